@@ -1,0 +1,71 @@
+"""Frontend + network + partial windows: waveforms in, L2-normalised speaker embeddings out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from speakembed.models.frontend import MelFrontend
+from speakembed.models.normalize import l2_normalize
+from speakembed.models.windows import plan_partial_windows
+
+if TYPE_CHECKING:
+    from speakembed.models.registry import EncoderSpec
+
+
+@dataclass
+class SpeakerEmbedder:
+    """A loaded encoder ready to embed 16 kHz (or `spec.sample_rate`) mono waveforms.
+
+    `encoder_id` names the encoder and its weights (`lstm@<sha256 prefix>`); it is written into
+    every store and score file so that results from different weights are never mixed.
+    """
+
+    spec: EncoderSpec
+    network: torch.nn.Module
+    frontend: MelFrontend
+    device: torch.device
+    weights_sha256: str
+
+    @property
+    def encoder_id(self) -> str:
+        return f"{self.spec.name}@{self.weights_sha256[:12]}"
+
+    @property
+    def embedding_size(self) -> int:
+        return self.spec.embedding_size
+
+    def window_features(self, waveform: np.ndarray) -> torch.Tensor:
+        """Mel windows of one waveform: (num_windows, window_frames, n_mels), zero-padded."""
+        plan = plan_partial_windows(
+            len(waveform), self.frontend.config.hop_length, self.spec.window_frames, self.spec.hop_frames
+        )
+        padded = np.zeros(plan.padded_samples, dtype=np.float32)
+        padded[: len(waveform)] = waveform
+        mels = self.frontend(torch.from_numpy(padded).to(self.device))
+        return torch.stack([mels[start : start + self.spec.window_frames] for start in plan.starts])
+
+    @torch.inference_mode()
+    def embed(self, waveforms: list[np.ndarray], max_windows_per_batch: int = 256) -> np.ndarray:
+        """Embed each waveform: (num_waveforms, embedding_size) float32, rows of unit length.
+
+        Windows of all waveforms are pooled into batches of up to `max_windows_per_batch`, so
+        many short files cost a few large forward passes instead of one small pass each.
+        """
+        if not waveforms:
+            return np.zeros((0, self.embedding_size), dtype=np.float32)
+        windows = [self.window_features(waveform) for waveform in waveforms]
+        owner = torch.repeat_interleave(
+            torch.arange(len(windows), device=self.device),
+            torch.tensor([len(w) for w in windows], device=self.device),
+        )
+        stacked = torch.cat(windows)
+        window_embeddings = torch.cat(
+            [self.network(batch) for batch in stacked.split(max_windows_per_batch)]
+        )
+        sums = torch.zeros(len(waveforms), self.embedding_size, device=self.device)
+        sums.index_add_(0, owner, window_embeddings)
+        return l2_normalize(sums).cpu().numpy().astype(np.float32)

@@ -1,0 +1,96 @@
+"""Mel filterbank frontend computed in torch, batched.
+
+`MelFrontend` reproduces the features Resemblyzer's GE2E encoder was trained on: librosa's
+`melspectrogram` defaults at 16 kHz with a 25 ms Hann window (n_fft 400), 10 ms hop, centred
+frames with zero padding, power 2 and 40 Slaney-normalised mel bands. The features are linear
+power, not log: the pretrained network expects exactly that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    sample_rate: int = 16000
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_mels: int = 40
+    log: bool = False  # log-mel for our own encoders; the pretrained LSTM uses linear power
+
+    @property
+    def n_fft(self) -> int:
+        return int(self.sample_rate * self.window_ms / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.sample_rate * self.hop_ms / 1000)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Mel filters (n_mels, n_fft // 2 + 1), identical to `librosa.filters.mel` defaults
+    (Slaney mel scale, area-normalised triangles, 0 Hz to Nyquist)."""
+    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_points = np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2)
+    mel_freqs = _mel_to_hz(mel_points)
+    widths = np.diff(mel_freqs)
+    ramps = mel_freqs[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_freqs[2:] - mel_freqs[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def _hz_to_mel(hz):
+    """Slaney's scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
+
+
+def _mel_to_hz(mel):
+    mel = np.asarray(mel, dtype=np.float64)
+    linear = mel * (200.0 / 3)
+    log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
+    return np.where(mel >= 15.0, log_part, linear)
+
+
+class MelFrontend(torch.nn.Module):
+    """Waveforms (batch, samples) at `config.sample_rate` -> mel features (batch, frames, n_mels).
+
+    A clip of n samples gives 1 + n // hop_length frames (centred frames, as librosa).
+    """
+
+    def __init__(self, config: MelConfig = MelConfig()):
+        super().__init__()
+        self.config = config
+        self.register_buffer("window", torch.hann_window(config.n_fft, periodic=True), persistent=False)
+        filters = slaney_mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
+        self.register_buffer("mel_filters", torch.from_numpy(filters), persistent=False)
+
+    def num_frames(self, num_samples: int) -> int:
+        return 1 + num_samples // self.config.hop_length
+
+    @torch.no_grad()
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.stft(
+            waveforms,
+            n_fft=self.config.n_fft,
+            hop_length=self.config.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spectrum.real.square() + spectrum.imag.square()
+        mels = torch.matmul(self.mel_filters, power).transpose(-1, -2)
+        return torch.log(mels + 1e-6) if self.config.log else mels

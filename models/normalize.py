@@ -1,0 +1,12 @@
+"""Shared numeric guards for embeddings."""
+
+from __future__ import annotations
+
+import torch
+
+EPSILON = 1e-8
+
+
+def l2_normalize(vectors: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Unit-length rows; an all-zero row (e.g. every ReLU unit off) stays zero instead of NaN."""
+    return vectors / vectors.norm(dim=dim, keepdim=True).clamp_min(EPSILON)

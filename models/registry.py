@@ -1,0 +1,136 @@
+"""Encoder registry: a name (`--encoder`) -> architecture, frontend, rates, sizes and weights.
+
+Only encoders that work are registered. Later families (`conv-transformer`, `whisper`) add an
+`EncoderSpec` here and nothing else changes in the pipelines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from speakembed.models.frontend import MelConfig
+from speakembed.pipelines.errors import MissingDependencyError, SpeakEmbedError
+
+CARDS = Path(__file__).parent / "cards"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything the pipelines need to know about an encoder family.
+
+    window_frames / hop_frames: partial-window length and hop in feature frames (10 ms each).
+    min_input_s: shortest speech (after VAD) the encoder accepts, in seconds.
+    """
+
+    name: str
+    description: str
+    sample_rate: int
+    embedding_size: int
+    min_input_s: float
+    window_frames: int
+    hop_frames: int
+    mel: MelConfig
+    build_network: Callable[[], "torch.nn.Module"]  # noqa: F821 (torch is imported lazily)
+    locate_weights: Callable[[], Path]
+    read_state_dict: Callable[[Path], dict]
+    card: dict = field(default_factory=dict)
+
+    @property
+    def default_threshold(self) -> float:
+        """Cosine threshold at the equal-error-rate point of the calibration set (model card)."""
+        return float(self.card["verification_threshold"])
+
+
+def _read_card(name: str) -> dict:
+    return json.loads((CARDS / f"{name}.json").read_text())
+
+
+def _resemblyzer_weights() -> Path:
+    """The GE2E weights inside the resemblyzer wheel, found without importing the package
+    (its __init__ imports webrtcvad, which may not import)."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            "the pretrained LSTM weights ship in the 'resemblyzer' package; install them with "
+            "`pip install --no-deps resemblyzer==0.1.4`"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+    if not path.is_file():
+        raise MissingDependencyError(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall resemblyzer==0.1.4`")
+    return path
+
+
+def _resemblyzer_state_dict(path: Path) -> dict:
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    state = checkpoint["model_state"]
+    # GE2E's similarity scale/bias are training-only parameters; the encoder has no use for them.
+    return {key: value for key, value in state.items() if key.startswith(("lstm.", "linear."))}
+
+
+def _build_lstm():
+    from speakembed.models.lstm import LSTMEncoder
+
+    return LSTMEncoder()
+
+
+ENCODERS: dict[str, EncoderSpec] = {
+    "lstm": EncoderSpec(
+        name="lstm",
+        description="GE2E LSTM d-vector (3 x 256), pretrained on LibriSpeech + VoxCeleb 1/2 (Resemblyzer weights)",
+        sample_rate=16000,
+        embedding_size=256,
+        min_input_s=0.5,
+        window_frames=160,  # 1.6 s
+        hop_frames=80,  # 50 % overlap
+        mel=MelConfig(sample_rate=16000, window_ms=25, hop_ms=10, n_mels=40, log=False),
+        build_network=_build_lstm,
+        locate_weights=_resemblyzer_weights,
+        read_state_dict=_resemblyzer_state_dict,
+        card=_read_card("lstm"),
+    ),
+}
+
+DEFAULT_ENCODER = "lstm"
+
+
+def encoder_spec(name: str) -> EncoderSpec:
+    if name not in ENCODERS:
+        raise SpeakEmbedError(f"unknown encoder '{name}'; choose one of: {', '.join(sorted(ENCODERS))}")
+    return ENCODERS[name]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pick_device(device: str | None = None) -> "torch.device":  # noqa: F821
+    """`device` if given, else CUDA when present, else CPU."""
+    import torch
+
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None) -> "SpeakerEmbedder":  # noqa: F821
+    """Build the named encoder with its pretrained weights, in eval mode on `device`."""
+    from speakembed.models.embedder import SpeakerEmbedder
+    from speakembed.models.frontend import MelFrontend
+
+    spec = encoder_spec(name)
+    weights = spec.locate_weights()
+    torch_device = pick_device(device)
+    network = spec.build_network()
+    network.load_state_dict(spec.read_state_dict(weights))
+    network.eval().to(torch_device)
+    frontend = MelFrontend(spec.mel).to(torch_device)
+    return SpeakerEmbedder(spec, network, frontend, torch_device, file_sha256(weights))

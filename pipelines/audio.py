@@ -1,0 +1,178 @@
+"""Audio input: decode any supported file to mono float32 at the encoder's rate, and normalise.
+
+soundfile (libsndfile) decodes WAV, FLAC, OGG/Opus, MP3, AIFF and friends in-process; container
+formats it cannot read (m4a, aac, mp4, webm, wma) go through ffmpeg when it is installed.
+Resampling uses soxr (the high-quality resampler librosa also relies on).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from speakembed.pipelines.errors import (
+    InputNotFoundError,
+    MissingDependencyError,
+    UnreadableAudioError,
+    UnusableAudioError,
+)
+
+SOUNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf"}
+FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".webm", ".wma", ".mkv"}
+AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
+
+SILENCE_PEAK = 10 ** (-70 / 20)  # a file whose peak stays below -70 dBFS holds no usable speech
+INT16_MAX = 2**15 - 1
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds before decoding: rate in Hz, length in samples, channel count."""
+
+    path: Path
+    sample_rate: int
+    num_samples: int
+    num_channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sample_rate if self.sample_rate else 0.0
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Read the header of `path` without decoding the samples."""
+    path = _existing_file(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        waveform, rate = _decode_with_ffmpeg(path, sample_rate=None)
+        return AudioInfo(path, rate, len(waveform), 1)
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception as error:  # libsndfile raises several types for corrupt headers
+        raise _unreadable(path, error) from None
+    return AudioInfo(path, info.samplerate, info.frames, info.channels)
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000, max_duration_s: float | None = None) -> np.ndarray:
+    """Decode `path` to a mono float32 waveform in [-1, 1] at `sample_rate` Hz, shape (samples,).
+
+    Raises InputNotFoundError, UnreadableAudioError, or UnusableAudioError (reason "too_long")
+    when the file is longer than `max_duration_s` seconds.
+    """
+    path = _existing_file(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        waveform, rate = _decode_with_ffmpeg(path, sample_rate)
+    else:
+        if max_duration_s is not None:
+            _refuse_if_too_long(audio_info(path), max_duration_s)
+        waveform, rate = _decode_with_soundfile(path)
+    if max_duration_s is not None and len(waveform) > max_duration_s * rate:
+        _refuse_if_too_long(AudioInfo(path, rate, len(waveform), 1), max_duration_s)
+    return resample(waveform, rate, sample_rate)
+
+
+def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling (soxr, high quality) of a mono float32 waveform."""
+    if source_rate == target_rate or len(waveform) == 0:
+        return waveform.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(waveform, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def normalize_loudness(waveform: np.ndarray, target_dbfs: float = -30.0, increase_only: bool = True) -> np.ndarray:
+    """Scale to an RMS level of `target_dbfs` (as Resemblyzer does, in 16-bit full-scale units).
+
+    With `increase_only`, loud recordings are left alone so that clipping is never introduced.
+    """
+    rms = float(np.sqrt(np.mean(np.square(waveform * INT16_MAX, dtype=np.float64))))
+    if rms == 0.0:
+        return waveform
+    change_db = target_dbfs - 20 * np.log10(rms / INT16_MAX)
+    if increase_only and change_db < 0:
+        return waveform
+    return (waveform * 10 ** (change_db / 20)).astype(np.float32)
+
+
+def normalize_peak(waveform: np.ndarray, target_dbfs: float = -1.0) -> np.ndarray:
+    """Scale so that the largest absolute sample sits at `target_dbfs`."""
+    peak = float(np.max(np.abs(waveform))) if len(waveform) else 0.0
+    if peak == 0.0:
+        return waveform
+    return (waveform * (10 ** (target_dbfs / 20) / peak)).astype(np.float32)
+
+
+def check_usable(waveform: np.ndarray, sample_rate: int, path: Path | str, min_duration_s: float) -> None:
+    """Raise UnusableAudioError if the waveform is empty, silent, or shorter than the minimum."""
+    if len(waveform) == 0:
+        raise UnusableAudioError(f"{path}: the file holds no audio samples; give a recording with speech", "empty")
+    if float(np.max(np.abs(waveform))) < SILENCE_PEAK:
+        raise UnusableAudioError(f"{path}: the recording is silent (peak below -70 dBFS); check the input", "silent")
+    if len(waveform) < min_duration_s * sample_rate:
+        raise UnusableAudioError(
+            f"{path}: {len(waveform) / sample_rate:.2f} s of audio is shorter than the "
+            f"{min_duration_s:.2f} s this encoder needs; give a longer recording",
+            "too_short",
+        )
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputNotFoundError(f"{path}: is a folder, expected an audio file")
+    return path
+
+
+def _decode_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    if path.suffix.lower() not in SOUNDFILE_EXTENSIONS:
+        raise UnreadableAudioError(
+            f"{path}: unsupported format '{path.suffix}'; supported: {', '.join(sorted(AUDIO_EXTENSIONS))}"
+        )
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise _unreadable(path, error) from None
+    return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0], rate
+
+
+def _decode_with_ffmpeg(path: Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """Decode through an ffmpeg subprocess to mono float32 (at `sample_rate`, or 48 kHz if None)."""
+    if shutil.which("ffmpeg") is None:
+        raise MissingDependencyError(
+            f"{path}: '{path.suffix}' files need ffmpeg; install it (Debian: apt-get install ffmpeg) "
+            "or convert the file to WAV/FLAC"
+        )
+    rate = sample_rate or 48000
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip().splitlines()
+        raise UnreadableAudioError(f"{path}: ffmpeg cannot decode it ({detail[-1] if detail else 'unknown error'})")
+    return np.frombuffer(result.stdout, dtype=np.float32).copy(), rate
+
+
+def _refuse_if_too_long(info: AudioInfo, max_duration_s: float) -> None:
+    if info.duration_s > max_duration_s:
+        raise UnusableAudioError(
+            f"{info.path}: {info.duration_s:.0f} s is longer than the {max_duration_s:.0f} s limit for one "
+            "embedding; split it, use `spk diarise`, or raise --max-duration",
+            "too_long",
+        )
+
+
+def _unreadable(path: Path, error: Exception) -> UnreadableAudioError:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return UnreadableAudioError(f"{path}: cannot decode audio ({reason}); is the file complete and in a supported format?")
