@@ -62,19 +62,27 @@ def audio_info(path: str | Path) -> AudioInfo:
     return AudioInfo(path, info.samplerate, info.frames, info.channels)
 
 
-def load_audio(path: str | Path, sample_rate: int = 16000, max_duration_s: float | None = None) -> np.ndarray:
+def load_audio(
+    path: str | Path,
+    sample_rate: int = 16000,
+    *,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    max_duration_s: float | None = None,
+) -> np.ndarray:
     """Decode `path` to a mono float32 waveform in [-1, 1] at `sample_rate` Hz, shape (samples,).
 
+    `start_s` / `duration_s` select a region (seconds) without decoding the rest of the file.
     Raises InputNotFoundError, UnreadableAudioError, or UnusableAudioError (reason "too_long")
-    when the file is longer than `max_duration_s` seconds.
+    when the selected audio is longer than `max_duration_s` seconds.
     """
     path = _existing_file(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
-        waveform, rate = _decode_with_ffmpeg(path, sample_rate)
+        waveform, rate = _decode_with_ffmpeg(path, sample_rate, start_s, duration_s)
     else:
-        if max_duration_s is not None:
+        if max_duration_s is not None and duration_s is None:
             _refuse_if_too_long(audio_info(path), max_duration_s)
-        waveform, rate = _decode_with_soundfile(path)
+        waveform, rate = _decode_with_soundfile(path, start_s, duration_s)
     if max_duration_s is not None and len(waveform) > max_duration_s * rate:
         _refuse_if_too_long(AudioInfo(path, rate, len(waveform), 1), max_duration_s)
     return resample(waveform, rate, sample_rate)
@@ -134,7 +142,7 @@ def _existing_file(path: str | Path) -> Path:
     return path
 
 
-def _decode_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
+def _decode_with_soundfile(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> tuple[np.ndarray, int]:
     import soundfile
 
     if path.suffix.lower() not in SOUNDFILE_EXTENSIONS:
@@ -142,13 +150,20 @@ def _decode_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
             f"{path}: unsupported format '{path.suffix}'; supported: {', '.join(sorted(AUDIO_EXTENSIONS))}"
         )
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as error:
+        with soundfile.SoundFile(str(path)) as audio:
+            rate = audio.samplerate
+            if start_s > 0:
+                audio.seek(min(int(round(start_s * rate)), audio.frames))
+            frames = -1 if duration_s is None else int(round(duration_s * rate))
+            samples = audio.read(frames, dtype="float32", always_2d=True)
+    except Exception as error:  # libsndfile raises several types for corrupt data
         raise _unreadable(path, error) from None
-    return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0], rate
+    return (samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]), rate
 
 
-def _decode_with_ffmpeg(path: Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
+def _decode_with_ffmpeg(
+    path: Path, sample_rate: int | None, start_s: float = 0.0, duration_s: float | None = None
+) -> tuple[np.ndarray, int]:
     """Decode through an ffmpeg subprocess to mono float32 (at `sample_rate`, or 48 kHz if None)."""
     if shutil.which("ffmpeg") is None:
         raise MissingDependencyError(
@@ -156,7 +171,8 @@ def _decode_with_ffmpeg(path: Path, sample_rate: int | None) -> tuple[np.ndarray
             "or convert the file to WAV/FLAC"
         )
     rate = sample_rate or 48000
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
+    region = ["-ss", str(start_s)] + (["-t", str(duration_s)] if duration_s is not None else [])
+    command = ["ffmpeg", "-nostdin", "-v", "error", *region, "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
     result = subprocess.run(command, capture_output=True)
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()

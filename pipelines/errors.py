@@ -53,7 +53,7 @@ class OutputError(SpeakEmbedError):
     exit_code = 8
 
 
-FAILURE_REASONS = ("missing", "unreadable", "empty", "silent", "too_short", "too_long")
+FAILURE_REASONS = ("missing", "unreadable", "empty", "silent", "no_speech", "too_short", "too_long")
 
 EXIT_CODES = {
     0: "success",

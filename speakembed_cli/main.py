@@ -1,5 +1,33 @@
+"""`spk`: the SpeakEmbed command-line suite. Commands live in `speakembed.commands.*`; each is a
+thin wrapper that builds a config, calls a pipeline and renders its report. Heavy libraries
+(torch) are imported inside the commands so that `spk --help` answers at once."""
+
+from __future__ import annotations
+
 import typer
-app = typer.Typer()
-@app.command()
-def hello():
-    print("hi")
+
+from speakembed import __version__
+from speakembed.commands import embed, verify
+
+app = typer.Typer(
+    name="spk",
+    help="Speaker embeddings, verification and diarisation — offline, on CPU or GPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("embed", help=embed.HELP)(embed.embed)
+app.command("verify", help=verify.HELP)(verify.verify)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"spk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Speaker embeddings, verification and diarisation — offline, on CPU or GPU."""

@@ -1,0 +1,37 @@
+# Quick start: `make demo` (set up, then verify speakers in the bundled example audio) and
+# `make test` (set up, then run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch; a bare `torch` would pull a multi-GB CUDA build.
+TORCH_PIN := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
+	# Resemblyzer carries the pretrained GE2E weights; --no-deps because its own requirements
+	# pull webrtcvad, which fails to import on current setuptools (webrtcvad-wheels replaces it).
+	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/spk verify examples/audio/slt_1.flac examples/audio/slt_2.flac
+	$(BIN)/spk verify examples/audio/slt_1.flac examples/audio/awb_1.flac
+	$(BIN)/spk embed examples/audio --out out/examples --quiet
+	$(BIN)/spk verify --trials examples/trials.txt --embeddings out/examples --out out/examples/scores.parquet
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/embed_speed.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,133 @@
+"""`spk embed`: audio files, folders or a segments manifest -> embeddings store + failures.
+
+Output folder layout:
+    OUT/embeddings.zarr   N x D embeddings, item ids, valid flags (see pipelines/stores.py)
+    OUT/failures.parquet  one row per item that could not be embedded, with the reason
+    OUT/report.json       counts, timings, encoder and config
+Running again with the same inputs and config finds the store up to date and does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speakembed.models.registry import DEFAULT_ENCODER
+from speakembed.pipelines.errors import OutputError, SpeakEmbedError, UnusableAudioError
+from speakembed.pipelines.items import Item, collect_items, items_fingerprint
+from speakembed.pipelines.manifests import write_table
+from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.speech import prepare_speech
+from speakembed.pipelines.stores import EmbeddingStore, read_store_attrs, write_store
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    encoder: str = DEFAULT_ENCODER
+    vad: str = "silero"
+    device: str | None = None
+    files_per_batch: int = 32
+    max_duration_s: float = 1800.0  # one embedding of more than 30 min is almost surely a mistake
+
+    def fingerprint(self) -> str:
+        settings = {key: value for key, value in asdict(self).items() if key not in ("device", "files_per_batch")}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class EmbedReport:
+    out_dir: Path
+    encoder: str
+    num_items: int
+    num_embedded: int
+    failures: dict[str, int] = field(default_factory=dict)
+    speech_s: float = 0.0
+    elapsed_s: float = 0.0
+    up_to_date: bool = False
+
+    @property
+    def store_path(self) -> Path:
+        return self.out_dir / "embeddings.zarr"
+
+    @property
+    def failures_path(self) -> Path:
+        return self.out_dir / "failures.parquet"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "out_dir": str(self.out_dir)}
+
+
+def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = EmbedConfig(),
+        progress: Progress | None = None) -> EmbedReport:
+    """Embed every item of `inputs` into `out_dir` (created if missing; its parent must exist)."""
+    started = time.perf_counter()
+    out_dir = _prepare_output(Path(out_dir))
+    items = collect_items(inputs)
+    fingerprint = f"{items_fingerprint(items)}:{config.fingerprint()}"
+
+    from speakembed.models.registry import load_encoder
+
+    embedder = load_encoder(config.encoder, config.device)
+    previous = read_store_attrs(out_dir / "embeddings.zarr")
+    if previous and previous.get("fingerprint") == fingerprint and previous.get("encoder") == embedder.encoder_id:
+        return EmbedReport(out_dir, embedder.encoder_id, len(items), int(previous["num_embedded"]),
+                           previous.get("failures", {}), up_to_date=True)
+
+    embeddings = np.zeros((len(items), embedder.embedding_size), dtype=np.float32)
+    valid = np.zeros(len(items), dtype=bool)
+    failures: list[dict] = []
+    speech_samples = 0
+    for first in range(0, len(items), config.files_per_batch):
+        batch = range(first, min(first + config.files_per_batch, len(items)))
+        speech = {index: _speech_or_failure(items[index], embedder.spec, config, failures) for index in batch}
+        speech = {index: samples for index, samples in speech.items() if samples is not None}
+        if speech:
+            embeddings[list(speech)] = embedder.embed(list(speech.values()))
+            valid[list(speech)] = True
+            speech_samples += sum(len(samples) for samples in speech.values())
+        report_progress(progress, "embedding", batch.stop, len(items))
+
+    failure_counts = pd.Series([f["reason"] for f in failures], dtype="string").value_counts().to_dict()
+    attrs = {
+        "encoder": embedder.encoder_id,
+        "embedding_size": embedder.embedding_size,
+        "config": asdict(config),
+        "frontend": embedder.spec.mel.to_dict(),
+        "fingerprint": fingerprint,
+        "num_embedded": int(valid.sum()),
+        "failures": {str(reason): int(count) for reason, count in failure_counts.items()},
+    }
+    write_table(pd.DataFrame(failures, columns=["item_id", "stage", "reason", "detail"]), out_dir / "failures.parquet", "failures")
+    write_store(out_dir / "embeddings.zarr", EmbeddingStore([item.item_id for item in items], embeddings, valid, attrs))
+    report = EmbedReport(out_dir, embedder.encoder_id, len(items), int(valid.sum()), attrs["failures"],
+                         speech_samples / embedder.spec.sample_rate, time.perf_counter() - started)
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def _speech_or_failure(item: Item, spec, config: EmbedConfig, failures: list[dict]) -> np.ndarray | None:
+    """The item's speech, or None after recording why it cannot be embedded."""
+    try:
+        return prepare_speech(item.path, spec, config.vad, start_s=item.start_s, duration_s=item.duration_s,
+                              max_duration_s=config.max_duration_s)
+    except UnusableAudioError as error:
+        failures.append({"item_id": item.item_id, "stage": "audio", "reason": error.reason, "detail": str(error)})
+    except SpeakEmbedError as error:
+        reason = "missing" if not item.path.exists() else "unreadable"
+        failures.append({"item_id": item.item_id, "stage": "decode", "reason": reason, "detail": str(error)})
+    return None
+
+
+def _prepare_output(out_dir: Path) -> Path:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
+    out_dir.mkdir(exist_ok=True)
+    return out_dir

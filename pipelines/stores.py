@@ -1,0 +1,121 @@
+"""Embeddings store: a zarr v3 group holding N x D float32 embeddings joined to item ids.
+
+Layout: arrays `embeddings` (N, D) float32, `item_ids` (N,) strings, `valid` (N,) bool;
+attrs: schema name/version, encoder id (name@weights hash), embedding size, the config used,
+and a fingerprint of the inputs. Rows are joined by item id, never by position.
+The store is written under a temporary name and renamed when complete, so an interrupted run
+never leaves a store that looks finished, and an older store stays intact until replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speakembed.pipelines.errors import InputNotFoundError, ManifestError
+
+STORE_SCHEMA = "embeddings"
+STORE_VERSION = 1
+
+
+@dataclass
+class EmbeddingStore:
+    """In-memory view of a store. `embeddings[i]` belongs to `item_ids[i]`."""
+
+    item_ids: list[str]
+    embeddings: np.ndarray
+    valid: np.ndarray
+    attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not (len(self.item_ids) == len(self.embeddings) == len(self.valid)):
+            raise ValueError("item_ids, embeddings and valid must have the same length")
+
+    @property
+    def encoder(self) -> str:
+        return self.attrs.get("encoder", "unknown")
+
+    def lookup(self) -> dict[str, int]:
+        """item id -> row, over valid rows only."""
+        return {item_id: row for row, item_id in enumerate(self.item_ids) if self.valid[row]}
+
+
+def write_store(path: str | Path, store: EmbeddingStore) -> Path:
+    """Write `store` to `path` (a `.zarr` folder) atomically, replacing any previous store."""
+    import zarr
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    group = zarr.open_group(str(temporary), mode="w")
+    size = store.embeddings.shape[1] if store.embeddings.ndim == 2 else 0
+    rows = max(1, len(store.item_ids))
+    group.create_array("embeddings", data=store.embeddings.astype(np.float32).reshape(-1, size),
+                       chunks=(min(rows, 8192), max(1, size)))
+    ids = group.create_array("item_ids", shape=(len(store.item_ids),), dtype=str, chunks=(min(rows, 65536),))
+    if store.item_ids:
+        ids[:] = np.array(store.item_ids, dtype=str)
+    group.create_array("valid", data=store.valid.astype(bool), chunks=(min(rows, 65536),))
+    group.attrs.update({"schema": STORE_SCHEMA, "schema_version": STORE_VERSION, **store.attrs})
+    _replace_directory(temporary, path)
+    return path
+
+
+def read_store(path: str | Path) -> EmbeddingStore:
+    """Open a store written by `write_store` (or the folder `spk embed --out` wrote it into)."""
+    import zarr
+
+    path = resolve_store_path(path)
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        attrs = dict(group.attrs)
+    except Exception as error:
+        raise ManifestError(f"{path}: not a readable embeddings store ({error})") from None
+    if attrs.get("schema") != STORE_SCHEMA:
+        raise ManifestError(f"{path}: not a speakembed embeddings store; create one with `spk embed`")
+    if attrs.get("schema_version") != STORE_VERSION:
+        raise ManifestError(
+            f"{path}: embeddings store version {attrs.get('schema_version')} is not supported "
+            f"(this spk reads version {STORE_VERSION}); re-create it with `spk embed`"
+        )
+    item_ids = [str(item_id) for item_id in group["item_ids"][:]]
+    return EmbeddingStore(item_ids, group["embeddings"][:], group["valid"][:], attrs)
+
+
+def resolve_store_path(path: str | Path) -> Path:
+    """Accept the store itself or the output folder of `spk embed` that contains it."""
+    path = Path(path)
+    if (path / "embeddings.zarr").is_dir():
+        path = path / "embeddings.zarr"
+    if not path.is_dir():
+        raise InputNotFoundError(f"{path}: no such embeddings store; create one with `spk embed ... --out DIR`")
+    return path
+
+
+def read_store_attrs(path: Path) -> dict | None:
+    """The attrs of an existing store at `path`, or None if there is none (or it is unreadable)."""
+    import zarr
+
+    try:
+        return dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception:
+        return None
+
+
+def _replace_directory(source: Path, target: Path) -> None:
+    """Move `source` to `target`; an existing `target` is kept aside until the move succeeds."""
+    if not target.exists():
+        os.replace(source, target)
+        return
+    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, backup)
+    try:
+        os.replace(source, target)
+    except OSError:
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)

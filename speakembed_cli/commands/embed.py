@@ -1,0 +1,49 @@
+"""`spk embed`: audio files, folders or a segments manifest -> embeddings store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from speakembed.commands import options
+from speakembed.console import progress_bar, stdout, user_errors
+
+HELP = """Embed audio into L2-normalised speaker embeddings (a zarr store in OUT).
+
+INPUTS are audio files, folders (searched recursively) or a segments.parquet manifest. Item ids
+are paths relative to the folder given (or to the current directory for single files), or the
+manifest's segment ids. Items that cannot be embedded are listed in OUT/failures.parquet."""
+
+
+def embed(
+    inputs: list[Path] = typer.Argument(..., help="Audio files, folders, or a segments.parquet manifest."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (embeddings.zarr, failures.parquet, report.json)."),
+    encoder: str = options.ENCODER,
+    vad: str = options.VAD,
+    device: str = options.DEVICE,
+    files_per_batch: int = typer.Option(32, "--files-per-batch", min=1, help="Files decoded and embedded together."),
+    max_duration: float = typer.Option(1800.0, "--max-duration", min=1.0, help="Longest item accepted, in seconds."),
+    quiet: bool = options.QUIET,
+) -> None:
+    from speakembed.pipelines import embed as pipeline
+    from speakembed.pipelines.vad import VAD_METHODS
+
+    options.check_choice(vad, VAD_METHODS, "--vad")
+    config = pipeline.EmbedConfig(encoder=encoder, vad=vad, device=device, files_per_batch=files_per_batch,
+                                  max_duration_s=max_duration)
+    with user_errors(), progress_bar(not quiet) as progress:
+        report = pipeline.run(inputs, out, config=config, progress=progress)
+    if report.up_to_date:
+        stdout.print(f"{report.store_path} is up to date ({report.num_embedded} embeddings); nothing to do")
+        return
+    failed = report.num_items - report.num_embedded
+    stdout.print(
+        f"embedded {report.num_embedded}/{report.num_items} items ({report.speech_s:.1f} s of speech) "
+        f"with {report.encoder} in {report.elapsed_s:.1f} s -> {report.store_path}"
+    )
+    if failed:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(report.failures.items()))
+        stdout.print(f"[yellow]{failed} items not embedded ({reasons}); see {report.failures_path}[/]")
+    if report.num_embedded == 0:
+        raise typer.Exit(5)
