@@ -11,9 +11,7 @@ from speakembed.console import progress_bar, stdout, user_errors
 
 HELP = """Embed audio into L2-normalised speaker embeddings (a zarr store in OUT).
 
-INPUTS are audio files, folders (searched recursively) or a segments.parquet manifest. Item ids
-are paths relative to the folder given (or to the current directory for single files), or the
-manifest's segment ids. Items that cannot be embedded are listed in OUT/failures.parquet."""
+INPUTS are audio files, folders (searched recursively) or a segments.parquet manifest. Item ids are paths relative to the folder given (or to the current directory for single files), or the manifest's segment ids. Items that cannot be embedded are listed in OUT/failures.parquet."""
 
 
 def embed(

@@ -13,10 +13,9 @@ from speakembed.console import progress_bar, stderr, stdout, user_errors
 
 HELP = """Decide whether two recordings hold the same speaker.
 
-spk verify A B                                   score one pair and decide
-spk verify --trials LIST --embeddings DIR --out scores.parquet
-                                                 score a trial list (Kaldi 'a b target|nontarget',
-                                                 VoxCeleb '1 a b', 'enroll test label' TSV or parquet)"""
+One pair: spk verify A.wav B.wav  (prints score, threshold and decision; --json for machines)
+
+A trial list: spk verify --trials LIST --embeddings DIR --out scores.parquet, where LIST is Kaldi 'enroll test target|nontarget', VoxCeleb '1 enroll test', an 'enroll test label' TSV, or a trials.parquet, and DIR is the output of `spk embed`."""
 
 
 def verify(
