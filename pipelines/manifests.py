@@ -37,6 +37,10 @@ SCHEMAS = {
         Schema("trials", 1, {"enroll": "string", "test": "string", "label": "Int8"}),
         Schema("scores", 1, {"enroll": "string", "test": "string", "score": "float32", "encoder": "string"}),
         Schema("failures", 1, {"item_id": "string", "stage": "string", "reason": "string", "detail": "string"}),
+        Schema("diarisation", 1, {"recording_id": "string", "start_s": "float64", "duration_s": "float64",
+                                  "speaker": "string", "confidence": "float32", "overlap": "bool"}),
+        Schema("similarities", 1, {"recording_id": "string", "time_s": "float64", "speaker": "string",
+                                   "similarity": "float32"}),
     )
 }
 
