@@ -38,22 +38,35 @@ class SpeakerEmbedder:
     def embedding_size(self) -> int:
         return self.spec.embedding_size
 
+    def features(self, waveform: np.ndarray) -> torch.Tensor:
+        """Frontend features of a mono waveform: (frames, n_mels), one frame per hop (10 ms)."""
+        return self.frontend(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).to(self.device))
+
+    def slice_windows(self, features: torch.Tensor, starts: list[int]) -> torch.Tensor:
+        """Windows of `spec.window_frames` frames at the given start frames: (windows, frames, n_mels)."""
+        return torch.stack([features[start : start + self.spec.window_frames] for start in starts])
+
     def window_features(self, waveform: np.ndarray) -> torch.Tensor:
-        """Mel windows of one waveform: (num_windows, window_frames, n_mels), zero-padded."""
+        """Partial windows covering one waveform: (num_windows, window_frames, n_mels), zero-padded."""
         plan = plan_partial_windows(
             len(waveform), self.frontend.config.hop_length, self.spec.window_frames, self.spec.hop_frames
         )
         padded = np.zeros(plan.padded_samples, dtype=np.float32)
         padded[: len(waveform)] = waveform
-        mels = self.frontend(torch.from_numpy(padded).to(self.device))
-        return torch.stack([mels[start : start + self.spec.window_frames] for start in plan.starts])
+        return self.slice_windows(self.features(padded), plan.starts)
+
+    @torch.inference_mode()
+    def encode_windows(self, windows: torch.Tensor, max_windows_per_batch: int = 256) -> torch.Tensor:
+        """One unit-length embedding per window: (windows, frames, n_mels) -> (windows, D)."""
+        return torch.cat([self.network(batch) for batch in windows.split(max_windows_per_batch)])
 
     @torch.inference_mode()
     def embed(self, waveforms: list[np.ndarray], max_windows_per_batch: int = 256) -> np.ndarray:
         """Embed each waveform: (num_waveforms, embedding_size) float32, rows of unit length.
 
-        Windows of all waveforms are pooled into batches of up to `max_windows_per_batch`, so
-        many short files cost a few large forward passes instead of one small pass each.
+        Each waveform's partial-window embeddings are averaged and renormalised. Windows of all
+        waveforms are pooled into batches of up to `max_windows_per_batch`, so many short files
+        cost a few large forward passes instead of one small pass each.
         """
         if not waveforms:
             return np.zeros((0, self.embedding_size), dtype=np.float32)
@@ -62,10 +75,7 @@ class SpeakerEmbedder:
             torch.arange(len(windows), device=self.device),
             torch.tensor([len(w) for w in windows], device=self.device),
         )
-        stacked = torch.cat(windows)
-        window_embeddings = torch.cat(
-            [self.network(batch) for batch in stacked.split(max_windows_per_batch)]
-        )
+        window_embeddings = self.encode_windows(torch.cat(windows), max_windows_per_batch)
         sums = torch.zeros(len(waveforms), self.embedding_size, device=self.device)
         sums.index_add_(0, owner, window_embeddings)
         return l2_normalize(sums).cpu().numpy().astype(np.float32)

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -145,10 +146,7 @@ def _existing_file(path: str | Path) -> Path:
 def _decode_with_soundfile(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> tuple[np.ndarray, int]:
     import soundfile
 
-    if path.suffix.lower() not in SOUNDFILE_EXTENSIONS:
-        raise UnreadableAudioError(
-            f"{path}: unsupported format '{path.suffix}'; supported: {', '.join(sorted(AUDIO_EXTENSIONS))}"
-        )
+    _require_soundfile_format(path)
     try:
         with soundfile.SoundFile(str(path)) as audio:
             rate = audio.samplerate
@@ -165,11 +163,7 @@ def _decode_with_ffmpeg(
     path: Path, sample_rate: int | None, start_s: float = 0.0, duration_s: float | None = None
 ) -> tuple[np.ndarray, int]:
     """Decode through an ffmpeg subprocess to mono float32 (at `sample_rate`, or 48 kHz if None)."""
-    if shutil.which("ffmpeg") is None:
-        raise MissingDependencyError(
-            f"{path}: '{path.suffix}' files need ffmpeg; install it (Debian: apt-get install ffmpeg) "
-            "or convert the file to WAV/FLAC"
-        )
+    _require_ffmpeg(path)
     rate = sample_rate or 48000
     region = ["-ss", str(start_s)] + (["-t", str(duration_s)] if duration_s is not None else [])
     command = ["ffmpeg", "-nostdin", "-v", "error", *region, "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
@@ -192,3 +186,69 @@ def _refuse_if_too_long(info: AudioInfo, max_duration_s: float) -> None:
 def _unreadable(path: Path, error: Exception) -> UnreadableAudioError:
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     return UnreadableAudioError(f"{path}: cannot decode audio ({reason}); is the file complete and in a supported format?")
+
+
+def stream_audio(path: str | Path, sample_rate: int = 16000, block_s: float = 30.0) -> Iterator[np.ndarray]:
+    """Decode `path` block by block: mono float32 blocks of about `block_s` seconds at
+    `sample_rate` Hz, so that memory stays bounded whatever the file's length.
+
+    soundfile formats are read in blocks and resampled by a streaming soxr resampler (no
+    discontinuity at block edges); ffmpeg formats are decoded by ffmpeg straight to the target
+    rate and read from its pipe. Raises the same typed errors as `load_audio`.
+    """
+    path = _existing_file(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        yield from _stream_with_ffmpeg(path, sample_rate, block_s)
+    else:
+        yield from _stream_with_soundfile(path, sample_rate, block_s)
+
+
+def _stream_with_soundfile(path: Path, sample_rate: int, block_s: float) -> Iterator[np.ndarray]:
+    import soundfile
+    import soxr
+
+    _require_soundfile_format(path)
+    try:
+        audio = soundfile.SoundFile(str(path))
+    except Exception as error:
+        raise _unreadable(path, error) from None
+    with audio:
+        resampler = None if audio.samplerate == sample_rate else soxr.ResampleStream(audio.samplerate, sample_rate, 1, quality="HQ")
+        frames = max(1, int(block_s * audio.samplerate))
+        while True:
+            try:
+                block = audio.read(frames, dtype="float32", always_2d=True)
+            except Exception as error:
+                raise _unreadable(path, error) from None
+            last = len(block) < frames
+            mono = block.mean(axis=1, dtype=np.float32)
+            yield mono if resampler is None else resampler.resample_chunk(mono, last=last)
+            if last:
+                return
+
+
+def _stream_with_ffmpeg(path: Path, sample_rate: int, block_s: float) -> Iterator[np.ndarray]:
+    _require_ffmpeg(path)
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
+    block_bytes = 4 * max(1, int(block_s * sample_rate))
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        while chunk := process.stdout.read(block_bytes):
+            yield np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype=np.float32).copy()
+        detail = process.stderr.read().decode(errors="replace").strip().splitlines()
+        if process.wait() != 0:
+            raise UnreadableAudioError(f"{path}: ffmpeg cannot decode it ({detail[-1] if detail else 'unknown error'})")
+
+
+def _require_ffmpeg(path: Path) -> None:
+    if shutil.which("ffmpeg") is None:
+        raise MissingDependencyError(
+            f"{path}: '{path.suffix}' files need ffmpeg; install it (Debian: apt-get install ffmpeg) "
+            "or convert the file to WAV/FLAC"
+        )
+
+
+def _require_soundfile_format(path: Path) -> None:
+    if path.suffix.lower() not in SOUNDFILE_EXTENSIONS:
+        raise UnreadableAudioError(
+            f"{path}: unsupported format '{path.suffix}'; supported: {', '.join(sorted(AUDIO_EXTENSIONS))}"
+        )
