@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from speakembed import __version__
-from speakembed.commands import embed, verify
+from speakembed.commands import embed, evaluate, verify
 
 app = typer.Typer(
     name="spk",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.command("embed", help=embed.HELP)(embed.embed)
 app.command("verify", help=verify.HELP)(verify.verify)
+app.add_typer(evaluate.app, name="evaluate")
 
 
 def _show_version(value: bool) -> None:
