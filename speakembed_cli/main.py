@@ -7,7 +7,8 @@ from __future__ import annotations
 import typer
 
 from speakembed import __version__
-from speakembed.commands import embed, evaluate, verify
+from speakembed.commands import diarise, embed, evaluate, verify
+from speakembed.commands.options import multi_value_command
 
 app = typer.Typer(
     name="spk",
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command("embed", help=embed.HELP)(embed.embed)
 app.command("verify", help=verify.HELP)(verify.verify)
+app.command("diarise", help=diarise.HELP, cls=multi_value_command("--refs", "-r"))(diarise.diarise)
 app.add_typer(evaluate.app, name="evaluate")
 
 

@@ -14,3 +14,30 @@ def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
     if value not in choices:
         raise typer.BadParameter(f"'{value}' is not one of: {', '.join(choices)}", param_hint=option)
     return value
+
+
+def expand_multi_value(args: list[str], names: set[str]) -> list[str]:
+    """Let `--refs a.wav b.wav` mean `--refs a.wav --refs b.wav` (click options take one value
+    each): values after a listed option, up to the next option, are given to it one by one."""
+    expanded: list[str] = []
+    current = None
+    for arg in args:
+        if arg == "--":
+            current = None
+        elif arg.startswith("-") and len(arg) > 1:
+            current = arg if arg in names else None
+        elif current is not None and expanded[-1] != current:
+            expanded.append(current)
+        expanded.append(arg)
+    return expanded
+
+
+def multi_value_command(*names: str):
+    """A Typer command class whose options `names` accept several values after one flag."""
+    from typer.core import TyperCommand
+
+    class MultiValueCommand(TyperCommand):
+        def parse_args(self, ctx, args):
+            return super().parse_args(ctx, expand_multi_value(list(args), set(names)))
+
+    return MultiValueCommand
