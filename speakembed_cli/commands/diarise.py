@@ -29,7 +29,7 @@ def diarise(
     hop: float = typer.Option(0.4, "--hop", min=0.05, help="Hop between analysis windows, in seconds."),
     no_views: bool = typer.Option(False, "--no-views", help="Skip the PNG and HTML views."),
     encoder: str = options.ENCODER,
-    vad: str = options.VAD,
+    vad: str = typer.Option("hybrid", "--vad", help="Voice-activity detection: hybrid (silero + energy edges), silero, energy or none."),
     device: str = options.DEVICE,
     quiet: bool = options.QUIET,
 ) -> None:

@@ -193,7 +193,7 @@ def test_bad_waveforms_are_refused(method, bad, error):
 
 
 def test_unknown_method_lists_the_choices():
-    with pytest.raises(ValueError, match="silero, energy, none"):
+    with pytest.raises(ValueError, match="silero, energy, hybrid, none"):
         speech_regions(np.zeros(RATE, dtype=np.float32), RATE, "webrtc")
 
 
