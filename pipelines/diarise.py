@@ -23,7 +23,13 @@ import pandas as pd
 from speakembed.models.registry import DEFAULT_ENCODER
 from speakembed.pipelines.audio import audio_info, is_audio_file
 from speakembed.pipelines.clustering import centroids, cluster_speakers
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError, UnusableAudioError
+from speakembed.pipelines.errors import (
+    InputNotFoundError,
+    ManifestError,
+    OutputError,
+    UnreadableAudioError,
+    UnusableAudioError,
+)
 from speakembed.pipelines.manifests import write_table
 from speakembed.pipelines.progress import Progress, report_progress
 from speakembed.pipelines.speaker_turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
@@ -72,9 +78,10 @@ class DiariseReport:
     encoder: str
     mode: str  # "reference" or "clustering"
     recordings: list[RecordingResult] = field(default_factory=list)
+    failures: int = 0  # recordings that could not be diarised (see failures.parquet)
 
     def to_dict(self) -> dict:
-        return {"out_dir": str(self.out_dir), "encoder": self.encoder, "mode": self.mode,
+        return {"out_dir": str(self.out_dir), "encoder": self.encoder, "mode": self.mode, "failures": self.failures,
                 "recordings": [asdict(recording) for recording in self.recordings]}
 
 
@@ -97,23 +104,40 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None
     embedder = load_encoder(config.encoder, config.device)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
     report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering")
-    all_segments, all_curves = [], []
+    all_segments, all_curves, failures = [], [], []
     for path in recordings:
-        started = time.perf_counter()
-        analysis = analyse_recording(path, embedder, vad=config.vad, hop_s=config.hop_s,
-                                     min_speech_fraction=config.min_window_speech, block_s=config.block_s,
-                                     total_s=audio_info(path).duration_s, progress=progress)
-        segments, curves = diarise_analysis(path.stem, analysis, reference, config)
-        _write_recording(out_dir, path, segments, curves, analysis.duration_s, config)
+        try:
+            result, segments, curves = _diarise_recording(path, embedder, reference, out_dir, config, progress)
+        except (UnreadableAudioError, UnusableAudioError) as error:
+            if len(recordings) == 1:
+                raise
+            failures.append({"item_id": path.stem, "stage": "diarise", "detail": str(error),
+                             "reason": getattr(error, "reason", "unreadable")})
+            continue
+        report.recordings.append(result)
         all_segments.append(segments)
         all_curves.append(curves)
-        report.recordings.append(RecordingResult(path.stem, analysis.duration_s, analysis.speech_s,
-                                                 sorted(segments["speaker"].unique()), len(segments),
-                                                 time.perf_counter() - started))
+    if not report.recordings:
+        raise UnusableAudioError(f"none of the {len(recordings)} recordings could be diarised: {failures[0]['detail']}", "unreadable")
+    write_table(pd.DataFrame(failures, columns=["item_id", "stage", "reason", "detail"]), out_dir / "failures.parquet", "failures")
+    report.failures = len(failures)
     write_table(pd.concat(all_segments, ignore_index=True), out_dir / "diarisation.parquet", "diarisation")
     write_table(pd.concat(all_curves, ignore_index=True), out_dir / "similarities.parquet", "similarities")
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+def _diarise_recording(path: Path, embedder, reference: SpeakerModel | None, out_dir: Path, config: DiariseConfig,
+                       progress: Progress | None) -> tuple[RecordingResult, pd.DataFrame, pd.DataFrame]:
+    started = time.perf_counter()
+    analysis = analyse_recording(path, embedder, vad=config.vad, hop_s=config.hop_s,
+                                 min_speech_fraction=config.min_window_speech, block_s=config.block_s,
+                                 total_s=audio_info(path).duration_s, progress=progress)
+    segments, curves = diarise_analysis(path.stem, analysis, reference, config)
+    _write_recording(out_dir, path, segments, curves, analysis.duration_s, config)
+    result = RecordingResult(path.stem, analysis.duration_s, analysis.speech_s, sorted(segments["speaker"].unique()),
+                             len(segments), time.perf_counter() - started)
+    return result, segments, curves
 
 
 def diarise_analysis(recording_id: str, analysis: WindowAnalysis, reference: SpeakerModel | None,

@@ -55,3 +55,5 @@ def diarise(
             f"{recording.elapsed_s:.1f} s (RTF {rate:.3f})"
         )
     stdout.print(f"{report.mode} mode with {report.encoder} -> {report.out_dir}")
+    if report.failures:
+        stdout.print(f"[yellow]{report.failures} recordings could not be diarised; see {report.out_dir / 'failures.parquet'}[/]")

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from speakembed.pipelines.clustering import centroids, cluster_speakers
+from speakembed.pipelines.diarise import parse_refs
+from speakembed.pipelines.errors import ManifestError
+from speakembed.pipelines.speaker_turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
+
+
+def test_viterbi_without_penalty_follows_the_best_state():
+    emissions = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=float)
+    assert viterbi(emissions, 0.0).tolist() == [0, 1, 0, 1]
+
+
+def test_viterbi_penalty_removes_short_flips_but_keeps_real_changes():
+    emissions = np.array([[1, 0]] * 5 + [[0, 0.5]] + [[1, 0]] * 5 + [[0, 1]] * 6, dtype=float)
+    path = viterbi(emissions, switch_penalty=1.0)
+    assert path.tolist() == [0] * 11 + [1] * 6
+
+
+def test_grid_scores_weight_window_centres_and_fill_gaps():
+    centres = np.array([1.0, 3.0])
+    scores = np.array([[1.0, 0.0], [0.0, 1.0]])
+    grid = grid_scores(centres, scores, window_s=1.6, duration_s=5.0, step_s=0.1)
+    assert grid.shape == (50, 2)
+    assert grid[10].tolist() == [1.0, 0.0] and grid[30].tolist() == [0.0, 1.0]
+    assert grid[49].tolist() == [0.0, 1.0]  # beyond every window: the nearest one
+
+
+def test_turns_keep_region_edges_and_cut_at_speaker_changes():
+    path = np.array([0] * 10 + [1] * 10)
+    turns = turns_in_speech(path, np.ones(20), [(0.23, 0.77), (0.81, 1.95)], 0.1, np.array([0, 1]))
+    assert [(round(t.start_s, 2), round(t.end_s, 2), t.speaker) for t in turns] == [
+        (0.23, 0.77, 0), (0.81, 1.0, 0), (1.0, 1.95, 1)]
+
+
+def test_handover_without_pause_is_marked_as_overlap():
+    turns = [Turn(0.0, 3.0, 0, 0.9), Turn(3.0, 6.0, 1, 0.9), Turn(7.0, 9.0, 0, 0.9)]
+    marked = add_overlaps_at_handovers(turns, 0.5, speech_s=[(0.0, 6.0), (7.0, 9.0)])
+    overlaps = [(t.start_s, t.end_s, t.speaker) for t in marked if t.overlap]
+    assert overlaps == [(2.5, 3.0, 0), (2.5, 3.0, 1)]
+    # the same handover across a detected pause is not an overlap
+    assert not any(t.overlap for t in add_overlaps_at_handovers(turns, 0.5, speech_s=[(0.0, 2.9), (2.95, 6.0)]))
+
+
+def clusters(count: int, per_cluster: int = 30, dim: int = 32, spread: float = 0.15, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(count, dim))
+    points = np.concatenate([c + spread * np.linalg.norm(c) / np.sqrt(dim) * rng.normal(size=(per_cluster, dim)) for c in centres])
+    return points / np.linalg.norm(points, axis=1, keepdims=True), np.repeat(np.arange(count), per_cluster)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_eigengap_finds_the_number_of_speakers(count):
+    points, truth = clusters(count)
+    labels = cluster_speakers(points)
+    assert len(set(labels)) == count
+    # same partition as the truth, whatever the label names
+    assert all(len(set(labels[truth == k])) == 1 for k in range(count))
+
+
+def test_given_count_and_bounds_are_respected():
+    points, _ = clusters(4)
+    assert len(set(cluster_speakers(points, num_speakers=2))) == 2
+    assert len(set(cluster_speakers(points, max_speakers=3))) <= 3
+    assert len(set(cluster_speakers(clusters(1)[0], min_speakers=2))) >= 2
+
+
+def test_long_inputs_are_pooled_and_still_labelled_per_window():
+    points, truth = clusters(3, per_cluster=1200)
+    order = np.argsort(truth, kind="stable")
+    labels = cluster_speakers(points[order])
+    assert labels.shape == (3600,) and len(set(labels)) == 3
+    assert np.allclose(np.linalg.norm(centroids(points, truth), axis=1), 1.0)
+
+
+def test_reference_names_from_stems_or_explicit_names():
+    refs = parse_refs(["a/alice.wav", "bob=x/b1.wav", "bob=x/b2.wav"])
+    assert {name: [p.name for p in paths] for name, paths in refs.items()} == {"alice": ["alice.wav"], "bob": ["b1.wav", "b2.wav"]}
+    with pytest.raises(ManifestError, match="both labelled 'alice'"):
+        parse_refs(["a/alice.wav", "b/alice.wav"])
+    with pytest.raises(ManifestError, match="cannot be a speaker name"):
+        parse_refs(["unknown=a.wav"])
