@@ -7,7 +7,12 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean-venv
+# Debian packages the test suite uses: chromium (the interactive diarisation page is tested in a
+# real headless browser) and ffmpeg (m4a/aac input). Installed when missing and we are root;
+# otherwise those tests skip.
+TEST_DEBS := chromium ffmpeg
+
+.PHONY: setup system-deps demo test bench clean-venv
 
 setup: $(STAMP)
 
@@ -27,7 +32,15 @@ demo: setup
 	$(BIN)/spk embed examples/audio --out out/examples --quiet
 	$(BIN)/spk verify --trials examples/trials.txt --embeddings out/examples --out out/examples/scores.parquet
 
-test: setup
+system-deps:
+	@missing=""; for p in $(TEST_DEBS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "not installing$$missing (needs root and apt-get): the tests that need them will skip"; fi
+
+test: setup system-deps
 	$(BIN)/python -m pytest
 
 bench: setup
