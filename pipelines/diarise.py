@@ -50,8 +50,8 @@ class DiariseConfig:
     min_window_speech: float = 0.2  # fraction of a window that must be speech to embed it
     score_scale: float = 10.0  # cosine -> Viterbi emission
     switch_penalty: float = 3.0  # charged per speaker change, in emission units (scale x cosine)
-    min_pause_s: float = 0.2  # shorter pauses inside speech are bridged (a speaker's breath, not a turn)
-    overlap_lead_s: float = 0.4  # at a handover without pause, the new speaker is also credited this long before it
+    min_pause_s: float = 0.25  # shorter pauses inside speech are bridged (a speaker's breath, not a turn)
+    overlap_lead_s: float = 0.5  # at a handover without pause, the new speaker is also credited this long before it
     refine_passes: int = 2  # re-estimate each voice from the windows assigned to it, then decide again
     unknown_threshold: float = 0.55  # reference mode: below this similarity to every reference -> unknown
     cluster_unknown: bool = False  # reference mode: split unknown speech into unknown_1..k

@@ -20,6 +20,7 @@ produce one decision per frame; `_regions_from_activity` turns decisions into re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import warnings
@@ -53,6 +54,8 @@ class _RegionRules:
 
 # silero's get_speech_timestamps defaults
 _SILERO_RULES = _RegionRules(min_speech_ms=250, min_silence_ms=100, pad_before_ms=30, pad_after_ms=30)
+# In the hybrid, the energy detector supplies the word edges; Silero's padding only adds false alarms.
+_SILERO_UNPADDED = dataclasses.replace(_SILERO_RULES, pad_before_ms=0, pad_after_ms=0)
 # EnergyVAD's hangover already bridges short gaps and keeps word endings; the pre-roll recovers
 # the soft onset (breath, initial consonant) that precedes the frame crossing the onset margin.
 _ENERGY_RULES = _RegionRules(min_speech_ms=100, min_silence_ms=0, pad_before_ms=40, pad_after_ms=0)
@@ -78,7 +81,7 @@ def speech_regions(waveform: np.ndarray, sample_rate: int = 16000, method: str =
     if method == "energy":
         return _energy_regions(waveform, sample_rate)
     if method == "hybrid":
-        union = sorted(_silero_regions(waveform, sample_rate) + _energy_regions(waveform, sample_rate))
+        union = sorted(_silero_regions(waveform, sample_rate, _SILERO_UNPADDED) + _energy_regions(waveform, sample_rate))
         return merge_regions(union, max_gap=0)
     return _silero_regions(waveform, sample_rate)
 
@@ -238,7 +241,7 @@ def merge_regions(regions: list[tuple], max_gap: float) -> list[tuple]:
     return merged
 
 
-def _silero_regions(waveform: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+def _silero_regions(waveform: np.ndarray, sample_rate: int, rules: _RegionRules = _SILERO_RULES) -> list[tuple[int, int]]:
     if sample_rate != SILERO_SAMPLE_RATE:
         raise ValueError(
             f"the silero VAD runs at {SILERO_SAMPLE_RATE} Hz, got {sample_rate} Hz; "
@@ -246,7 +249,7 @@ def _silero_regions(waveform: np.ndarray, sample_rate: int) -> list[tuple[int, i
         )
     probabilities = _silero_probabilities(waveform)
     active = _hysteresis(probabilities, SILERO_ON, SILERO_OFF)
-    return _regions_from_activity(active, SILERO_CHUNK, len(waveform), sample_rate, _SILERO_RULES)
+    return _regions_from_activity(active, SILERO_CHUNK, len(waveform), sample_rate, rules)
 
 
 def _hysteresis(probabilities: np.ndarray, on: float, off: float) -> np.ndarray:
