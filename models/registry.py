@@ -41,9 +41,11 @@ class EncoderSpec:
     card: dict = field(default_factory=dict)
 
     @property
-    def default_threshold(self) -> float:
-        """Cosine threshold at the equal-error-rate point of the calibration set (model card)."""
-        return float(self.card["verification_threshold"])
+    def default_threshold(self) -> float | None:
+        """Cosine threshold at the equal-error-rate point of the calibration set (model card),
+        or None for a checkpoint that was never calibrated."""
+        threshold = self.card.get("verification_threshold")
+        return None if threshold is None else float(threshold)
 
 
 def _read_card(name: str) -> dict:
@@ -121,12 +123,14 @@ def pick_device(device: str | None = None) -> "torch.device":  # noqa: F821
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None) -> "SpeakerEmbedder":  # noqa: F821
-    """Build the named encoder with its pretrained weights, in eval mode on `device`."""
+def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None,
+                 checkpoint: str | Path | None = None) -> "SpeakerEmbedder":  # noqa: F821
+    """Build the named encoder with its pretrained weights, or the encoder of a checkpoint
+    folder written by `spk train` (its config.json names the family), in eval mode on `device`."""
     from speakembed.models.embedder import SpeakerEmbedder
     from speakembed.models.frontend import MelFrontend
 
-    spec = encoder_spec(name)
+    spec = checkpoint_spec(Path(checkpoint)) if checkpoint is not None else encoder_spec(name)
     weights = spec.locate_weights()
     torch_device = pick_device(device)
     network = spec.build_network()
@@ -134,3 +138,31 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None) -> "Spe
     network.eval().to(torch_device)
     frontend = MelFrontend(spec.mel).to(torch_device)
     return SpeakerEmbedder(spec, network, frontend, torch_device, file_sha256(weights))
+
+
+def checkpoint_spec(folder: Path) -> EncoderSpec:
+    """The EncoderSpec of a trained checkpoint folder; its meta.json is the model card."""
+    from speakembed.models.checkpoints import build_network, load_checkpoint_config
+
+    config, meta = load_checkpoint_config(folder)
+    arguments = config.get("arguments", {})
+    return EncoderSpec(
+        name=config["encoder"],
+        description=f"{config['encoder']} trained by spk train ({folder})",
+        sample_rate=int(config["frontend"]["sample_rate"]),
+        embedding_size=int(arguments.get("embedding_size", 256)),
+        min_input_s=0.5,
+        window_frames=160,
+        hop_frames=80,
+        mel=MelConfig(**config["frontend"]),
+        build_network=lambda: build_network(config["encoder"], arguments),
+        locate_weights=lambda: folder / "model.safetensors",
+        read_state_dict=_safetensors_state_dict,
+        card=meta,
+    )
+
+
+def _safetensors_state_dict(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))

@@ -43,6 +43,7 @@ UNKNOWN = "unknown"
 @dataclass(frozen=True)
 class DiariseConfig:
     encoder: str = DEFAULT_ENCODER
+    checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "hybrid"  # Silero + energy edges: the fewest missed words on the dev meetings
     device: str | None = None
     hop_s: float = 0.4  # window hop; windows are the encoder's native length (1.6 s for lstm)
@@ -101,7 +102,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None
     _check_config(config)
     recordings = _collect_recordings(inputs)
     out_dir = _prepare_output(Path(out_dir))
-    embedder = load_encoder(config.encoder, config.device)
+    embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
     report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering")
     all_segments, all_curves, failures = [], [], []

@@ -30,6 +30,7 @@ from speakembed.pipelines.stores import EmbeddingStore, read_store_attrs, write_
 @dataclass(frozen=True)
 class EmbedConfig:
     encoder: str = DEFAULT_ENCODER
+    checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "silero"
     device: str | None = None
     files_per_batch: int = 32
@@ -73,7 +74,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
 
     from speakembed.models.registry import load_encoder
 
-    embedder = load_encoder(config.encoder, config.device)
+    embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     previous = read_store_attrs(out_dir / "embeddings.zarr")
     if previous and previous.get("fingerprint") == fingerprint and previous.get("encoder") == embedder.encoder_id:
         return EmbedReport(out_dir, embedder.encoder_id, len(items), int(previous["num_embedded"]),
@@ -97,6 +98,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
     attrs = {
         "encoder": embedder.encoder_id,
         "embedding_size": embedder.embedding_size,
+        "threshold": embedder.spec.default_threshold,
         "config": asdict(config),
         "frontend": embedder.spec.mel.to_dict(),
         "fingerprint": fingerprint,

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from speakembed.models.registry import DEFAULT_ENCODER, ENCODERS, encoder_spec
+from speakembed.models.registry import DEFAULT_ENCODER
 from speakembed.pipelines.errors import ManifestError, OutputError
 from speakembed.pipelines.manifests import write_table
 from speakembed.pipelines.metrics import equal_error_rate
@@ -22,16 +22,14 @@ from speakembed.pipelines.trials import read_trials
 @dataclass(frozen=True)
 class VerifyConfig:
     encoder: str = DEFAULT_ENCODER
+    checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "silero"
     device: str | None = None
     threshold: float | None = None  # None: the encoder's calibrated threshold (model card)
 
-    def threshold_for(self, encoder_name: str) -> float | None:
-        """The threshold to decide with: the user's, else the encoder's calibrated one, else None
-        (scores from an encoder this spk does not know)."""
-        if self.threshold is not None:
-            return self.threshold
-        return encoder_spec(encoder_name).default_threshold if encoder_name in ENCODERS else None
+    def threshold_or(self, calibrated: float | None) -> float | None:
+        """The user's threshold if given, else the encoder's calibrated one (None if it has none)."""
+        return self.threshold if self.threshold is not None else calibrated
 
 
 @dataclass(frozen=True)
@@ -60,11 +58,13 @@ def verify_pair(enroll: str | Path, test: str | Path, *, config: VerifyConfig = 
     """Embed both recordings and compare them. Raises the typed errors of `prepare_speech`."""
     from speakembed.models.registry import load_encoder
 
-    embedder = load_encoder(config.encoder, config.device)
+    embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     speech = [prepare_speech(path, embedder.spec, config.vad) for path in (enroll, test)]
     first, second = embedder.embed(speech)
     score = float(np.dot(first, second))
-    threshold = config.threshold_for(embedder.spec.name)
+    threshold = config.threshold_or(embedder.spec.default_threshold)
+    if threshold is None:
+        raise ManifestError(f"{embedder.encoder_id} has no calibrated threshold; give --threshold")
     return PairResult(score, threshold, score >= threshold, embedder.encoder_id)
 
 
@@ -93,7 +93,7 @@ def score_trials(trials_path: str | Path, store_path: str | Path, out_path: str 
     first = store.embeddings[enroll_rows[scorable].astype(int).to_numpy()]
     second = store.embeddings[test_rows[scorable].astype(int).to_numpy()]
     scores = np.einsum("ij,ij->i", first, second).astype(np.float32)
-    threshold = config.threshold_for(store.encoder.split("@")[0])
+    threshold = config.threshold_or(store.attrs.get("threshold"))
     table = trials[scorable].reset_index(drop=True).assign(score=scores, encoder=store.encoder)
     if threshold is not None:
         table["same_speaker"] = table["score"] >= threshold

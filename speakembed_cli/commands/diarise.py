@@ -29,6 +29,7 @@ def diarise(
     hop: float = typer.Option(0.4, "--hop", min=0.05, help="Hop between analysis windows, in seconds."),
     no_views: bool = typer.Option(False, "--no-views", help="Skip the PNG and HTML views."),
     encoder: str = options.ENCODER,
+    checkpoint: Optional[Path] = options.CHECKPOINT,
     vad: str = typer.Option("hybrid", "--vad", help="Voice-activity detection: hybrid (silero + energy edges), silero, energy or none."),
     device: str = options.DEVICE,
     quiet: bool = options.QUIET,
@@ -38,7 +39,7 @@ def diarise(
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     config = pipeline.DiariseConfig(
-        encoder=encoder, vad=vad, device=device, hop_s=hop, unknown_threshold=unknown_threshold,
+        encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, hop_s=hop, unknown_threshold=unknown_threshold,
         cluster_unknown=cluster_unknown, num_speakers=num_speakers, min_speakers=min_speakers,
         max_speakers=max_speakers, write_views=not no_views,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -18,6 +19,7 @@ def embed(
     inputs: list[Path] = typer.Argument(..., help="Audio files, folders, or a segments.parquet manifest."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (embeddings.zarr, failures.parquet, report.json)."),
     encoder: str = options.ENCODER,
+    checkpoint: Optional[Path] = options.CHECKPOINT,
     vad: str = options.VAD,
     device: str = options.DEVICE,
     files_per_batch: int = typer.Option(32, "--files-per-batch", min=1, help="Files decoded and embedded together."),
@@ -28,7 +30,7 @@ def embed(
     from speakembed.pipelines.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
-    config = pipeline.EmbedConfig(encoder=encoder, vad=vad, device=device, files_per_batch=files_per_batch,
+    config = pipeline.EmbedConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, files_per_batch=files_per_batch,
                                   max_duration_s=max_duration)
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(inputs, out, config=config, progress=progress)

@@ -25,6 +25,7 @@ def verify(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="scores.parquet to write (with --trials)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Cosine threshold; default: the encoder's calibrated one."),
     encoder: str = options.ENCODER,
+    checkpoint: Optional[Path] = options.CHECKPOINT,
     vad: str = options.VAD,
     device: str = options.DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -34,7 +35,7 @@ def verify(
     from speakembed.pipelines.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
-    config = pipeline.VerifyConfig(encoder=encoder, vad=vad, device=device, threshold=threshold)
+    config = pipeline.VerifyConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, threshold=threshold)
     if trials is not None:
         _score_trials(pipeline, trials, embeddings, out, config, as_json, quiet)
         return
