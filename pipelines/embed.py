@@ -16,14 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from speakembed.models.registry import DEFAULT_ENCODER
-from speakembed.pipelines.errors import OutputError, SpeakEmbedError, UnusableAudioError
-from speakembed.pipelines.items import Item, collect_items, items_fingerprint
-from speakembed.pipelines.manifests import write_table
+from speakembed.pipelines.items import collect_items, items_fingerprint
 from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.speech import prepare_speech
+from speakembed.pipelines.runs import prepare_output, speech_or_failure, write_failures
 from speakembed.pipelines.stores import EmbeddingStore, read_store_attrs, write_store
 
 
@@ -68,7 +65,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
         progress: Progress | None = None) -> EmbedReport:
     """Embed every item of `inputs` into `out_dir` (created if missing; its parent must exist)."""
     started = time.perf_counter()
-    out_dir = _prepare_output(Path(out_dir))
+    out_dir = prepare_output(Path(out_dir))
     items = collect_items(inputs)
     fingerprint = f"{items_fingerprint(items)}:{config.fingerprint()}"
 
@@ -86,7 +83,8 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
     speech_samples = 0
     for first in range(0, len(items), config.files_per_batch):
         batch = range(first, min(first + config.files_per_batch, len(items)))
-        speech = {index: _speech_or_failure(items[index], embedder.spec, config, failures) for index in batch}
+        speech = {index: speech_or_failure(items[index], embedder.spec, config.vad, failures,
+                                             max_duration_s=config.max_duration_s) for index in batch}
         speech = {index: samples for index, samples in speech.items() if samples is not None}
         if speech:
             embeddings[list(speech)] = embedder.embed(list(speech.values()))
@@ -94,7 +92,6 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
             speech_samples += sum(len(samples) for samples in speech.values())
         report_progress(progress, "embedding", batch.stop, len(items))
 
-    failure_counts = pd.Series([f["reason"] for f in failures], dtype="string").value_counts().to_dict()
     attrs = {
         "encoder": embedder.encoder_id,
         "embedding_size": embedder.embedding_size,
@@ -103,33 +100,11 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
         "frontend": embedder.spec.mel.to_dict(),
         "fingerprint": fingerprint,
         "num_embedded": int(valid.sum()),
-        "failures": {str(reason): int(count) for reason, count in failure_counts.items()},
+        "failures": write_failures(failures, out_dir / "failures.parquet"),
     }
-    write_table(pd.DataFrame(failures, columns=["item_id", "stage", "reason", "detail"]), out_dir / "failures.parquet", "failures")
     write_store(out_dir / "embeddings.zarr", EmbeddingStore([item.item_id for item in items], embeddings, valid, attrs))
     report = EmbedReport(out_dir, embedder.encoder_id, len(items), int(valid.sum()), attrs["failures"],
                          speech_samples / embedder.spec.sample_rate, time.perf_counter() - started)
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
 
-
-def _speech_or_failure(item: Item, spec, config: EmbedConfig, failures: list[dict]) -> np.ndarray | None:
-    """The item's speech, or None after recording why it cannot be embedded."""
-    try:
-        return prepare_speech(item.path, spec, config.vad, start_s=item.start_s, duration_s=item.duration_s,
-                              max_duration_s=config.max_duration_s)
-    except UnusableAudioError as error:
-        failures.append({"item_id": item.item_id, "stage": "audio", "reason": error.reason, "detail": str(error)})
-    except SpeakEmbedError as error:
-        reason = "missing" if not item.path.exists() else "unreadable"
-        failures.append({"item_id": item.item_id, "stage": "decode", "reason": reason, "detail": str(error)})
-    return None
-
-
-def _prepare_output(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
-    return out_dir

@@ -7,7 +7,8 @@ from __future__ import annotations
 import typer
 
 from speakembed import __version__
-from speakembed.commands import diarise, embed, evaluate, verify
+from speakembed.commands import train, diarise, embed, evaluate, verify
+from speakembed.commands import preprocess
 from speakembed.commands.options import multi_value_command
 
 app = typer.Typer(
@@ -20,7 +21,9 @@ app = typer.Typer(
 app.command("embed", help=embed.HELP)(embed.embed)
 app.command("verify", help=verify.HELP)(verify.verify)
 app.command("diarise", help=diarise.HELP, cls=multi_value_command("--refs", "-r"))(diarise.diarise)
+app.command("train", help=train.HELP)(train.train)
 app.add_typer(evaluate.app, name="evaluate")
+app.command("preprocess", help=preprocess.HELP)(preprocess.preprocess)
 
 
 def _show_version(value: bool) -> None:
@@ -34,3 +37,7 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
 ) -> None:
     """Speaker embeddings, verification and diarisation — offline, on CPU or GPU."""
+
+
+if __name__ == "__main__":  # `python -m speakembed.main`, as torchrun launches it
+    app()

@@ -1,0 +1,282 @@
+"""Data augmentation for training speaker encoders: waveform noise, reverberation, gain, speed
+perturbation, and SpecAugment masks on features.
+
+Every random draw comes from an explicit `np.random.Generator`, so a seed reproduces an output
+exactly. Waveforms are mono float32 (samples,) at `sample_rate` Hz (16 kHz by default).
+
+Speed perturbation changes pitch and formants together, so a perturbed speaker no longer sounds
+like the original: as in Kaldi recipes, each (speaker, factor) becomes a new pseudo-speaker
+(`perturbed_speaker_label`). It therefore belongs to data preparation, where labels are set
+(`Augmenter.speed_variants`), not to the label-preserving random chain of `Augmenter.__call__`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+NOISE_KINDS = ("white", "pink", "babble")
+SPEC_AUGMENT_FILLS = ("mean", "zero")
+RT60_DECAY = 3 * np.log(10)  # amplitude falls by 60 dB (a factor 1000) over one RT60
+
+
+def _power(waveform: np.ndarray) -> float:
+    """Mean square, in float64 so long clips do not lose precision."""
+    return float(np.mean(np.square(waveform, dtype=np.float64))) if len(waveform) else 0.0
+
+
+def synthetic_noise(kind: str, num_samples: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Unit-RMS noise (num_samples,) float32: "white", "pink" (1/f power) or "babble" (several
+    speech-band noises, each switched on and off at a syllable rate, like a crowd far away)."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; choose one of {NOISE_KINDS}")
+    if num_samples == 0:
+        return np.zeros(0, dtype=np.float32)
+    if kind == "white":
+        noise = rng.standard_normal(num_samples)
+    elif kind == "pink":
+        noise = _shaped_noise(num_samples, rng, sample_rate, low_hz=0.0, high_hz=sample_rate / 2)
+    else:
+        noise = _babble(num_samples, rng, sample_rate)
+    return (noise / np.sqrt(max(_power(noise), 1e-20))).astype(np.float32)
+
+
+def _shaped_noise(num_samples: int, rng: np.random.Generator, sample_rate: int, low_hz: float, high_hz: float) -> np.ndarray:
+    """Pink (1/f power) noise restricted to [low_hz, high_hz], shaped in the frequency domain."""
+    spectrum = np.fft.rfft(rng.standard_normal(num_samples))
+    frequencies = np.fft.rfftfreq(num_samples, 1.0 / sample_rate)
+    gains = 1.0 / np.sqrt(np.maximum(frequencies, frequencies[1] if num_samples > 1 else 1.0))
+    gains[(frequencies < low_hz) | (frequencies > high_hz)] = 0.0
+    return np.fft.irfft(spectrum * gains, n=num_samples)
+
+
+def _babble(num_samples: int, rng: np.random.Generator, sample_rate: int, voices: int = 6) -> np.ndarray:
+    time = np.arange(num_samples) / sample_rate
+    mixture = np.zeros(num_samples)
+    for _ in range(voices):
+        voice = _shaped_noise(num_samples, rng, sample_rate, low_hz=100.0, high_hz=4000.0)
+        syllable_hz, phase = rng.uniform(2.0, 6.0), rng.uniform(0, 2 * np.pi)
+        envelope = np.maximum(0.0, np.sin(2 * np.pi * syllable_hz * time + phase))
+        mixture += voice / np.sqrt(max(_power(voice), 1e-20)) * envelope
+    return mixture
+
+
+def fit_noise(noise: np.ndarray, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A random `num_samples` stretch of a noise recording, tiled when the recording is shorter."""
+    if len(noise) == 0:
+        raise ValueError("empty noise recording")
+    if len(noise) < num_samples:
+        noise = np.tile(noise, int(np.ceil(num_samples / len(noise))))
+    start = int(rng.integers(0, len(noise) - num_samples + 1))
+    return noise[start : start + num_samples]
+
+
+def add_noise(waveform: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """waveform + noise scaled so that power(waveform) / power(noise) is `snr_db` dB.
+
+    Powers are means over the whole clip; `noise` has the waveform's length (see `fit_noise`).
+    A silent waveform is returned unchanged (any noise level would be an infinite SNR error).
+    """
+    if noise.shape != waveform.shape:
+        raise ValueError(f"noise shape {noise.shape} differs from waveform shape {waveform.shape}")
+    signal_power, noise_power = _power(waveform), _power(noise)
+    if noise_power == 0.0:
+        raise ValueError("the noise is silent; cannot reach a finite SNR")
+    if signal_power == 0.0:
+        return waveform.astype(np.float32, copy=True)
+    scale = np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
+    return (waveform + scale * noise).astype(np.float32)
+
+
+def load_noise_folder(folder: str | Path, sample_rate: int = 16000) -> list[np.ndarray]:
+    """Every audio file under `folder` (recursively), mono float32 at `sample_rate`; silent
+    files are skipped. Raises InputNotFoundError when the folder is missing or holds no usable noise."""
+    from speakembed.pipelines.audio import is_audio_file, load_audio
+    from speakembed.pipelines.errors import InputNotFoundError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputNotFoundError(f"{folder}: no such noise folder")
+    paths = sorted(path for path in folder.rglob("*") if path.is_file() and is_audio_file(path))
+    noises = [noise for noise in (load_audio(path, sample_rate) for path in paths) if _power(noise) > 0.0]
+    if not noises:
+        raise InputNotFoundError(f"{folder}: holds no non-silent audio file to use as noise")
+    return noises
+
+
+def synthetic_rir(rt60_s: float, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Room impulse response (samples,) float32: a direct-path impulse followed by Gaussian noise
+    decaying exponentially by 60 dB over `rt60_s` seconds (a diffuse late reverberation tail)."""
+    if rt60_s <= 0:
+        raise ValueError(f"rt60_s must be positive, got {rt60_s}")
+    length = max(2, int(rt60_s * sample_rate))
+    time = np.arange(length) / sample_rate
+    response = rng.standard_normal(length) * np.exp(-RT60_DECAY * time / rt60_s)
+    response[0] = 0.0
+    response /= np.sqrt(np.sum(np.square(response)))
+    response[0] = 1.0  # direct sound as loud as the whole tail's energy
+    return response.astype(np.float32)
+
+
+def reverberate(waveform: np.ndarray, impulse_response: np.ndarray) -> np.ndarray:
+    """Causal convolution with `impulse_response`, cut to the input length and rescaled to the
+    input's RMS level (the room changes the timbre, not the loudness)."""
+    from scipy.signal import fftconvolve
+
+    wet = fftconvolve(waveform.astype(np.float64), impulse_response.astype(np.float64))[: len(waveform)]
+    wet_power = _power(wet)
+    if wet_power == 0.0:
+        return waveform.astype(np.float32, copy=True)
+    return (wet * np.sqrt(_power(waveform) / wet_power)).astype(np.float32)
+
+
+def apply_gain(waveform: np.ndarray, gain_db: float) -> np.ndarray:
+    """Scale by `gain_db` dB. No clipping: features are computed in float, so peaks above 1 are
+    harmless, while clipping would add distortion the encoder never meets at inference."""
+    return (waveform * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """Play `factor` times faster (pitch and formants shift with it), as sox `speed`: the clip is
+    read as if recorded at sample_rate * factor and resampled to sample_rate, so its length
+    becomes len / factor."""
+    from speakembed.pipelines.audio import resample
+
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    return resample(waveform.astype(np.float32, copy=False), int(round(sample_rate * factor)), sample_rate)
+
+
+def perturbed_speaker_label(speaker: str, factor: float) -> str:
+    """Kaldi's pseudo-speaker name for a speed-perturbed speaker: ("alice", 0.9) -> "sp0.9-alice";
+    factor 1 keeps the original label."""
+    return speaker if factor == 1.0 else f"sp{factor:g}-{speaker}"
+
+
+def spec_augment(features: torch.Tensor, rng: np.random.Generator, time_masks: int = 1, freq_masks: int = 1,
+                 max_time_width: int = 10, max_freq_width: int = 5, min_width: int = 1, fill: str = "mean") -> torch.Tensor:
+    """SpecAugment (Park et al. 2019) time and frequency masking of one utterance, out of place.
+
+    features (frames, n_mels). Draws exactly `time_masks` spans of frames and `freq_masks` bands
+    of mel channels, widths uniform in [min_width, max_*_width], that never overlap or touch, so
+    the requested number of masks is always visible. Masked cells get the utterance's mean
+    ("mean", the natural choice for log-mels, where 0 is not silence) or 0 ("zero").
+    """
+    if features.dim() != 2:
+        raise ValueError(f"expected features of shape (frames, n_mels), got {tuple(features.shape)}")
+    if fill not in SPEC_AUGMENT_FILLS:
+        raise ValueError(f"fill must be one of {SPEC_AUGMENT_FILLS}, got {fill!r}")
+    frames, mels = features.shape
+    value = features.mean() if fill == "mean" else torch.zeros((), dtype=features.dtype, device=features.device)
+    masked = features.clone()
+    for start, width in mask_spans(frames, time_masks, min_width, max_time_width, rng):
+        masked[start : start + width, :] = value
+    for start, width in mask_spans(mels, freq_masks, min_width, max_freq_width, rng):
+        masked[:, start : start + width] = value
+    return masked
+
+
+def mask_spans(size: int, count: int, min_width: int, max_width: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """`count` disjoint, non-adjacent (start, width) spans inside range(size), sorted by start.
+
+    Widths are drawn first; the leftover cells are then split at random into the gaps before,
+    between (at least one cell each) and after the spans, so every placement is reachable.
+    """
+    if count < 0 or min_width < 1 or max_width < min_width:
+        raise ValueError(f"need count >= 0 and 1 <= min_width <= max_width, got {count}, {min_width}, {max_width}")
+    if count == 0:
+        return []
+    if count * (max_width + 1) - 1 > size:
+        raise ValueError(f"{count} masks of up to {max_width} cells do not fit apart in {size} cells")
+    widths = rng.integers(min_width, max_width + 1, size=count)
+    spare = size - int(widths.sum()) - (count - 1)  # cells left after the spans and their separators
+    cuts = np.sort(rng.integers(0, spare + 1, size=count))
+    gaps = np.diff(np.concatenate([[0], cuts])) + np.r_[0, np.ones(count - 1, dtype=int)]
+    starts = np.cumsum(gaps + np.r_[0, widths[:-1]])
+    return [(int(start), int(width)) for start, width in zip(starts, widths)]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities (0..1) and [low, high] ranges of the random chain; units in the names."""
+
+    sample_rate: int = 16000
+    reverb_probability: float = 0.3
+    rt60_s: tuple[float, float] = (0.2, 0.8)
+    noise_probability: float = 0.5
+    snr_db: tuple[float, float] = (5.0, 20.0)
+    noise_kinds: tuple[str, ...] = NOISE_KINDS  # synthetic kinds, used when no noise folder is given
+    noise_dir: str | None = None  # a folder of noise recordings, used instead of synthetic noise
+    gain_probability: float = 0.5
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)  # for speed_variants (new pseudo-speakers)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "AugmentConfig":
+        """Defaults overridden by `values` (JSON-style: lists for ranges); raises ValueError."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown augmentation settings {unknown}; known: {', '.join(sorted(known))}")
+        tuples = {key: tuple(value) for key, value in values.items() if isinstance(value, (list, tuple))}
+        return cls(**{**values, **tuples})
+
+    def __post_init__(self) -> None:
+        for name in ("reverb_probability", "noise_probability", "gain_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        for name in ("rt60_s", "snr_db", "gain_db"):
+            low_high = getattr(self, name)
+            if len(low_high) != 2 or low_high[0] > low_high[1]:
+                raise ValueError(f"{name} must be a [low, high] range, got {list(low_high)}")
+        if self.rt60_s[0] <= 0:
+            raise ValueError(f"rt60_s must be positive, got {list(self.rt60_s)}")
+        unknown_kinds = sorted(set(self.noise_kinds) - set(NOISE_KINDS))
+        if not self.noise_kinds or unknown_kinds:
+            raise ValueError(f"noise_kinds must be a non-empty subset of {NOISE_KINDS}, got {list(self.noise_kinds)}")
+        if not self.speed_factors or min(self.speed_factors) <= 0:
+            raise ValueError(f"speed_factors must be positive, got {list(self.speed_factors)}")
+
+
+class Augmenter:
+    """A random, label-preserving chain: reverberation, then additive noise, then gain, each
+    applied with its probability. Reverberation comes first because the room reverberates the
+    talker, while the noise is taken to be recorded as is.
+
+    `noises` (recordings at `sample_rate`) overrides `noise_dir`; both replace synthetic noise.
+    """
+
+    def __init__(self, config: Mapping | AugmentConfig | None = None, noises: Sequence[np.ndarray] | None = None):
+        self.config = config if isinstance(config, AugmentConfig) else AugmentConfig.from_dict(config or {})
+        if noises is None and self.config.noise_dir is not None:
+            noises = load_noise_folder(self.config.noise_dir, self.config.sample_rate)
+        self.noises = list(noises or [])
+
+    def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augmented copy of a mono waveform (samples,), same length, float32."""
+        config = self.config
+        augmented = np.array(waveform, dtype=np.float32)  # a copy: the caller's array is never changed
+        if rng.random() < config.reverb_probability:
+            rir = synthetic_rir(rng.uniform(*config.rt60_s), rng, config.sample_rate)
+            augmented = reverberate(augmented, rir)
+        if rng.random() < config.noise_probability and len(augmented):
+            augmented = add_noise(augmented, self._noise(len(augmented), rng), rng.uniform(*config.snr_db))
+        if rng.random() < config.gain_probability:
+            augmented = apply_gain(augmented, rng.uniform(*config.gain_db))
+        return augmented
+
+    def _noise(self, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+        if self.noises:
+            return fit_noise(self.noises[int(rng.integers(len(self.noises)))], num_samples, rng)
+        kind = self.config.noise_kinds[int(rng.integers(len(self.config.noise_kinds)))]
+        return synthetic_noise(kind, num_samples, rng, self.config.sample_rate)
+
+    def speed_variants(self, waveform: np.ndarray, speaker: str) -> list[tuple[str, np.ndarray]]:
+        """(pseudo-speaker label, waveform) for each configured speed factor (Kaldi's 3-way
+        speed perturbation; factor 1 returns the original speaker and waveform)."""
+        return [(perturbed_speaker_label(speaker, factor), speed_perturb(waveform, factor, self.config.sample_rate))
+                for factor in self.config.speed_factors]

@@ -1,0 +1,193 @@
+"""`spk preprocess`: a corpus on disk -> manifests, speaker-disjoint splits and log-mel features.
+
+Output folder layout:
+    OUT/recordings.parquet  one row per usable recording; paths relative to OUT
+    OUT/segments.parquet    one whole-file segment per recording (segment_id = recording_id), with
+                            speaker, split (train/dev/test, speaker-disjoint), text, language, and
+                            gender when the corpus gives it
+    OUT/trials.parquet      the corpus's trial list with segment ids (VoxCeleb, when ROOT has one)
+    OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/features.py)
+    OUT/failures.parquet    one row per recording that could not be used, with the reason
+    OUT/report.json         counts per split, hours, failures, timings
+Running again with the same corpus and config finds the features store up to date and does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speakembed.models.frontend import MelConfig
+from speakembed.models.registry import EncoderSpec, encoder_spec
+from speakembed.pipelines.audio import AudioInfo, audio_info
+from speakembed.pipelines.corpora import SPLITS, CommonVoiceFilters, Corpus, Utterance, read_corpus, speaker_splits
+from speakembed.pipelines.errors import SpeakEmbedError
+from speakembed.pipelines.features import FeatureWriter
+from speakembed.pipelines.items import Item
+from speakembed.pipelines.manifests import write_table
+from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.runs import prepare_output, speech_or_failure, write_failures
+from speakembed.pipelines.stores import read_store_attrs
+
+FRONTENDS = ("lstm",)  # `whisper` comes later: a frontend name maps to a registered encoder's rates
+OUTPUTS = ("recordings.parquet", "segments.parquet", "failures.parquet")
+
+
+class UnknownFrontendError(SpeakEmbedError):
+    """`--frontend` names no known feature frontend."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    vad: str = "silero"
+    frontend: str = "lstm"
+    dev_fraction: float = 0.1  # share of speakers, not of utterances
+    test_fraction: float = 0.1
+    commonvoice: CommonVoiceFilters = CommonVoiceFilters()
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class PreprocessReport:
+    out_dir: Path
+    corpus: str
+    num_utterances: int  # found in the corpus (after its filters)
+    num_segments: int  # usable, with features
+    splits: dict[str, dict] = field(default_factory=dict)  # split -> utterances, speakers, hours
+    failures: dict[str, int] = field(default_factory=dict)
+    speech_s: float = 0.0  # kept by the VAD, over all segments
+    trial_list: str | None = None
+    num_trials: int = 0
+    elapsed_s: float = 0.0
+    up_to_date: bool = False
+
+    @property
+    def features_path(self) -> Path:
+        return self.out_dir / "features.zarr"
+
+    @property
+    def failures_path(self) -> Path:
+        return self.out_dir / "failures.parquet"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "out_dir": str(self.out_dir)}
+
+
+def frontend_spec(name: str) -> tuple[EncoderSpec, MelConfig]:
+    """The encoder spec whose sample rate and shortest input apply, and the log-mel config, of
+    frontend `name` (`lstm`: 16 kHz, 40 mels, 25 ms windows every 10 ms, at least 0.5 s of speech)."""
+    if name not in FRONTENDS:
+        raise UnknownFrontendError(f"unknown frontend '{name}'; choose one of: {', '.join(FRONTENDS)}")
+    spec = encoder_spec(name)
+    return spec, dataclasses.replace(spec.mel, log=True)
+
+
+def run(corpus_name: str, root: str | Path, out_dir: str | Path, *, config: PreprocessConfig = PreprocessConfig(),
+        progress: Progress | None = None) -> PreprocessReport:
+    """Read corpus `corpus_name` under `root` and write manifests and features into `out_dir`
+    (created if missing; its parent must exist). Unusable recordings go to failures.parquet."""
+    started = time.perf_counter()
+    out_dir = prepare_output(Path(out_dir))
+    spec, mel = frontend_spec(config.frontend)
+    corpus = read_corpus(corpus_name, root, commonvoice=config.commonvoice)
+    fingerprint = f"{corpus.fingerprint()}:{config.fingerprint()}"
+    previous = read_store_attrs(out_dir / "features.zarr")
+    if previous and previous.get("fingerprint") == fingerprint and all((out_dir / name).is_file() for name in OUTPUTS):
+        return PreprocessReport(out_dir, corpus.name, **previous["summary"], up_to_date=True)
+
+    with FeatureWriter(out_dir / "features.zarr", mel.n_mels) as writer:
+        rows, failures, speech_samples = _extract_features(corpus, spec, mel, config.vad, writer, progress)
+        segments = _write_tables(corpus, rows, speaker_splits(corpus, config.dev_fraction, config.test_fraction), out_dir)
+        summary = {
+            "num_utterances": len(corpus.utterances),
+            "num_segments": len(rows),
+            "splits": split_summary(segments),
+            "failures": write_failures(failures, out_dir / "failures.parquet"),
+            "speech_s": speech_samples / spec.sample_rate,
+            "trial_list": str(corpus.trial_list) if corpus.trial_list else None,
+            "num_trials": 0 if corpus.trials is None else len(corpus.trials),
+        }
+        writer.finish({"frontend": mel.to_dict(), "frontend_name": config.frontend, "vad": config.vad,
+                       "sample_rate": spec.sample_rate, "corpus": corpus.name, "config": asdict(config),
+                       "fingerprint": fingerprint, "summary": summary})
+    report = PreprocessReport(out_dir, corpus.name, **summary, elapsed_s=time.perf_counter() - started)
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def split_summary(segments: pd.DataFrame) -> dict[str, dict]:
+    """split -> {"utterances", "speakers", "hours"} (hours of whole recordings), for the splits present."""
+    groups = dict(list(segments.groupby("split")))
+    return {
+        split: {"utterances": len(groups[split]), "speakers": int(groups[split]["speaker"].nunique()),
+                "hours": float(groups[split]["duration_s"].sum()) / 3600}
+        for split in SPLITS if split in groups
+    }
+
+
+def _extract_features(corpus: Corpus, spec: EncoderSpec, mel: MelConfig, vad: str, writer: FeatureWriter,
+                      progress: Progress | None) -> tuple[list[tuple[Utterance, AudioInfo]], list[dict], int]:
+    """Add each usable utterance's log-mel frames to `writer`; return (utterance, header) of the
+    usable ones, the failures of the others, and the number of speech samples kept."""
+    frontend = _mel_frontend(mel)
+    rows: list[tuple[Utterance, AudioInfo]] = []
+    failures: list[dict] = []
+    speech_samples = 0
+    for done, utterance in enumerate(corpus.utterances, start=1):
+        speech = speech_or_failure(Item(utterance.recording_id, utterance.path), spec, vad, failures)
+        if speech is not None:
+            writer.add(utterance.recording_id, _log_mel(frontend, speech))
+            rows.append((utterance, audio_info(utterance.path)))
+            speech_samples += len(speech)
+        report_progress(progress, "preprocessing", done, len(corpus.utterances))
+    return rows, failures, speech_samples
+
+
+def _write_tables(corpus: Corpus, rows: list[tuple[Utterance, AudioInfo]], splits: dict[str, str],
+                  out_dir: Path) -> pd.DataFrame:
+    """Write recordings, segments and (when the corpus has one) trials; return the segments."""
+    recordings = pd.DataFrame(
+        [(u.recording_id, os.path.relpath(u.path, out_dir), info.sample_rate, info.num_samples, info.num_channels,
+          info.duration_s) for u, info in rows],
+        columns=["recording_id", "path", "sample_rate", "num_samples", "num_channels", "duration_s"],
+    )
+    segments = pd.DataFrame(
+        [(u.recording_id, u.recording_id, 0.0, info.duration_s, u.speaker, splits[u.speaker], u.text, u.language)
+         for u, info in rows],
+        columns=["segment_id", "recording_id", "start_s", "duration_s", "speaker", "split", "text", "language"],
+    )
+    if any(u.gender is not None for u in corpus.utterances):
+        segments["gender"] = pd.Series([u.gender for u, _ in rows], dtype="string")
+    write_table(recordings, out_dir / "recordings.parquet", "recordings")
+    write_table(segments, out_dir / "segments.parquet", "segments")
+    trials_path = out_dir / "trials.parquet"
+    if corpus.trials is not None:
+        write_table(corpus.trials, trials_path, "trials")
+    else:
+        trials_path.unlink(missing_ok=True)  # left by an earlier run on another corpus
+    return segments
+
+
+def _mel_frontend(mel: MelConfig):
+    from speakembed.models.frontend import MelFrontend
+
+    return MelFrontend(mel).eval()
+
+
+def _log_mel(frontend, speech: np.ndarray) -> np.ndarray:
+    """Log-mel frames (1 + samples // hop, n_mels) float32 of one waveform."""
+    import torch
+
+    return frontend(torch.from_numpy(speech)[None])[0].numpy()

@@ -1,0 +1,47 @@
+"""Helpers shared by the batch pipelines (`spk embed`, `spk preprocess`): the output folder,
+per-item speech extraction that records failures instead of raising, and failures.parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speakembed.pipelines.errors import OutputError, SpeakEmbedError, UnusableAudioError
+from speakembed.pipelines.items import Item
+from speakembed.pipelines.manifests import write_table
+from speakembed.pipelines.speech import prepare_speech
+
+FAILURE_COLUMNS = ["item_id", "stage", "reason", "detail"]
+
+
+def speech_or_failure(item: Item, spec, vad: str, failures: list[dict], *,
+                      max_duration_s: float | None = None) -> np.ndarray | None:
+    """The item's speech (see `prepare_speech`), or None after appending why it is unusable to `failures`."""
+    try:
+        return prepare_speech(item.path, spec, vad, start_s=item.start_s, duration_s=item.duration_s,
+                              max_duration_s=max_duration_s)
+    except UnusableAudioError as error:
+        failures.append({"item_id": item.item_id, "stage": "audio", "reason": error.reason, "detail": str(error)})
+    except SpeakEmbedError as error:
+        reason = "missing" if not item.path.exists() else "unreadable"
+        failures.append({"item_id": item.item_id, "stage": "decode", "reason": reason, "detail": str(error)})
+    return None
+
+
+def write_failures(failures: list[dict], path: Path) -> dict[str, int]:
+    """Write `failures` as a 'failures' manifest at `path`; return the count per reason."""
+    write_table(pd.DataFrame(failures, columns=FAILURE_COLUMNS), path, "failures")
+    counts = pd.Series([failure["reason"] for failure in failures], dtype="string").value_counts()
+    return {str(reason): int(count) for reason, count in counts.items()}
+
+
+def prepare_output(out_dir: Path) -> Path:
+    """Create the output folder `out_dir` (its parent must exist); raise OutputError otherwise."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
+    out_dir.mkdir(exist_ok=True)
+    return out_dir

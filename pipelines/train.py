@@ -1,0 +1,320 @@
+"""`spk train`: train a GE2E speaker encoder (conv-transformer or LSTM) on preprocessed features.
+
+Data: the output folder of `spk preprocess` (segments.parquet with speaker and split, and
+features.zarr with log-mel frames of the speech). Each step draws N speakers x M utterances from
+the train split, a random `crop_frames` crop of each, and minimises the GE2E softmax loss
+(optionally plus cosine distillation towards a pretrained teacher). Every random draw is seeded
+by (seed, step, rank), so a run resumed from a checkpoint continues bit for bit.
+
+Scaling: launched under `torchrun --nproc_per_node K spk train ...`, each process trains on its
+own N x M batch and gradients are averaged by DistributedDataParallel (gloo on CPU, NCCL on GPU).
+
+Outputs in OUT: the final checkpoint (config.json, model.safetensors, meta.json),
+train_config.json, checkpoints/step-XXXXXXX/ (with trainer_state.pt for --resume), log.jsonl.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from speakembed.models.checkpoints import build_network, save_checkpoint
+from speakembed.models.frontend import MelConfig
+from speakembed.models.normalize import l2_normalize
+from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.manifests import read_table
+from speakembed.pipelines.metrics import equal_error_rate
+from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.train_config import TrainConfig
+
+TRAINER_STATE = "trainer_state.pt"
+
+
+@dataclass
+class TrainReport:
+    out_dir: Path
+    steps: int
+    final_loss: float
+    dev_eer: float | None
+    utterances_per_second: float
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Corpus:
+    """Train/dev utterances: speaker -> segment ids, and segment id -> log-mel (frames, n_mels)."""
+
+    train: dict[str, list[str]]
+    dev: dict[str, list[str]]
+    features: object  # speakembed.pipelines.features.FeatureStore
+    mel: MelConfig
+    fingerprint: str
+
+
+def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resume: bool = False,
+        progress: Progress | None = None) -> TrainReport:
+    """Train per `config` on `data_dir` into `out_dir`; `resume` continues the latest checkpoint."""
+    out_dir = _prepare_output(Path(out_dir), resume)
+    rank, world_size = _init_distributed(config)
+    corpus = load_corpus(Path(data_dir), config)
+    device = _device(config, rank)
+    torch.manual_seed(config.seed)  # the same initial weights in every process and every run
+    network = build_network(config.encoder, config.model).to(device)
+    from speakembed.models.losses import GE2ELoss
+
+    loss_function = GE2ELoss().to(device)
+    teacher = _load_teacher(config, device)
+    optimizer = torch.optim.AdamW(list(network.parameters()) + list(loss_function.parameters()),
+                                  lr=config.learning_rate, weight_decay=config.weight_decay)
+    start = _restore(out_dir, network, loss_function, optimizer) if resume else 0
+    trained = _wrap_distributed(network, world_size, device)
+    if rank == 0:
+        (out_dir / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    history, started, losses = [], time.perf_counter(), []
+    for step in range(start, config.steps):
+        loss = _train_step(step, rank, trained, loss_function, teacher, optimizer, corpus, config, device)
+        losses.append(loss)
+        report_progress(progress, f"training (loss {loss:.3f})", step + 1, config.steps)
+        done = step + 1
+        if rank == 0 and (done % config.eval_every == 0 or done == config.steps):
+            history.append(_log(out_dir, done, losses, dev_eer(network, corpus, config, device)))
+            losses = []
+        if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
+            _save(out_dir / "checkpoints" / f"step-{done:07d}", network, loss_function, optimizer, corpus, config, done, history)
+    if rank == 0:
+        _save(out_dir, network, loss_function, optimizer, corpus, config, config.steps, history, with_state=False)
+    elapsed = time.perf_counter() - started
+    steps_run = max(0, config.steps - start)
+    per_second = steps_run * config.speakers_per_batch * config.utterances_per_speaker * world_size / max(elapsed, 1e-9)
+    final = history[-1] if history else {}
+    return TrainReport(out_dir, config.steps, final.get("loss", float("nan")), final.get("dev_eer"), per_second, history)
+
+
+def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
+    """Speakers of the train and dev splits with enough utterances, and their features."""
+    from speakembed.pipelines.features import read_features
+
+    if not data_dir.is_dir():
+        raise InputNotFoundError(f"{data_dir}: no such folder; give the --out folder of `spk preprocess`")
+    segments = read_table(data_dir / "segments.parquet", "segments")
+    features = read_features(data_dir / "features.zarr")
+    available = set(features.segment_ids)
+    segments = segments[segments["segment_id"].isin(available)]
+    train = _utterances_by_speaker(segments[segments["split"] == "train"], minimum=2)
+    if len(train) < config.speakers_per_batch:
+        raise ManifestError(
+            f"{data_dir}: the train split has {len(train)} speakers with 2+ utterances; a batch needs "
+            f"{config.speakers_per_batch} (lower it with --set speakers_per_batch=N)"
+        )
+    dev = _utterances_by_speaker(segments[segments["split"] == "dev"], minimum=1)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(segments[["segment_id", "speaker", "split"]], index=False).values.tobytes())
+    return Corpus(train, dev, features, MelConfig(**features.attrs["frontend"]), digest.hexdigest())
+
+
+def _utterances_by_speaker(segments: pd.DataFrame, minimum: int) -> dict[str, list[str]]:
+    grouped = segments.groupby("speaker")["segment_id"].apply(lambda ids: sorted(map(str, ids)))
+    return {str(speaker): ids for speaker, ids in sorted(grouped.items()) if len(ids) >= minimum}
+
+
+def sample_batch(corpus: Corpus, config: TrainConfig, step: int, rank: int) -> torch.Tensor:
+    """N x M random crops, (N * M, crop_frames, n_mels) float32, speaker-major order."""
+    rng = np.random.default_rng([config.seed, step, rank])
+    speakers = sorted(corpus.train)
+    chosen = rng.choice(len(speakers), size=config.speakers_per_batch, replace=False)
+    crops = []
+    for index in chosen:
+        utterances = corpus.train[speakers[index]]
+        picks = rng.choice(len(utterances), size=config.utterances_per_speaker, replace=len(utterances) < config.utterances_per_speaker)
+        crops.extend(_random_crop(corpus.features.get(utterances[pick]), config.crop_frames, rng) for pick in picks)
+    return torch.from_numpy(np.stack(crops))
+
+
+def _random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A `length`-frame crop; shorter utterances are repeated to fill it."""
+    if len(frames) < length:
+        frames = np.concatenate([frames] * int(np.ceil(length / len(frames))))
+    start = int(rng.integers(0, len(frames) - length + 1))
+    return frames[start : start + length]
+
+
+def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, config, device) -> float:
+    torch.manual_seed(hash((config.seed, step, rank)) % 2**63)  # dropout and augmentation masks
+    batch = sample_batch(corpus, config, step, rank).to(device)
+    inputs = _spec_augment(batch) if config.spec_augment else batch
+    _set_learning_rate(optimizer, config, step)
+    network.train()
+    embeddings = network(inputs)
+    loss = loss_function(embeddings.view(config.speakers_per_batch, config.utterances_per_speaker, -1))
+    loss = loss[0] if isinstance(loss, tuple) else loss
+    if teacher is not None:
+        from speakembed.models.losses import cosine_distillation_loss
+
+        with torch.no_grad():
+            targets = teacher(torch.exp(batch))  # teacher sees linear-power mel, as it was trained
+        loss = loss + config.distill_weight * cosine_distillation_loss(embeddings, targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _spec_augment(batch: torch.Tensor) -> torch.Tensor:
+    """Zero one random band of up to 5 mels and one span of up to 10 frames per crop."""
+    masked = batch.clone()
+    count, frames, mels = batch.shape
+    band_starts = torch.randint(0, mels - 5, (count,))
+    band_widths = torch.randint(0, 6, (count,))
+    span_starts = torch.randint(0, frames - 10, (count,))
+    span_widths = torch.randint(0, 11, (count,))
+    mean = batch.mean()
+    for row in range(count):
+        masked[row, :, band_starts[row] : band_starts[row] + band_widths[row]] = mean
+        masked[row, span_starts[row] : span_starts[row] + span_widths[row], :] = mean
+    return masked
+
+
+def _set_learning_rate(optimizer, config: TrainConfig, step: int) -> None:
+    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    if step < config.warmup_steps:
+        scale = (step + 1) / config.warmup_steps
+    else:
+        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        scale = 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))
+    for group in optimizer.param_groups:
+        group["lr"] = config.learning_rate * scale
+
+
+@torch.inference_mode()
+def dev_eer(network: torch.nn.Module, corpus: Corpus, config: TrainConfig, device) -> float | None:
+    """EER over all pairs of up to `dev_utterances` dev utterances, each embedded as at inference
+    (1.6 s windows at 50 % overlap, averaged). None without a usable dev split."""
+    if len(corpus.dev) < 2:
+        return None
+    rng = np.random.default_rng(config.seed)
+    pool = [(speaker, segment) for speaker, ids in sorted(corpus.dev.items()) for segment in ids]
+    picks = sorted(rng.choice(len(pool), size=min(config.dev_utterances, len(pool)), replace=False))
+    speakers = np.array([pool[index][0] for index in picks])
+    network.eval()
+    embeddings = torch.stack([_embed_utterance(network, corpus.features.get(pool[index][1]), config, device) for index in picks])
+    scores = (embeddings @ embeddings.T).cpu().numpy()
+    upper = np.triu_indices(len(picks), k=1)
+    labels = speakers[upper[0]] == speakers[upper[1]]
+    if labels.all() or not labels.any():
+        return None
+    return equal_error_rate(scores[upper], labels).eer
+
+
+def _embed_utterance(network, frames: np.ndarray, config: TrainConfig, device) -> torch.Tensor:
+    from speakembed.models.windows import plan_partial_windows
+
+    length = config.crop_frames
+    plan = plan_partial_windows(len(frames) * 160, 160, length, length // 2)
+    padded = np.full((max(len(frames), plan.starts[-1] + length), frames.shape[1]), frames.min(), dtype=np.float32)
+    padded[: len(frames)] = frames  # padding is the quietest log-mel value (silence), not log(0)
+    windows = torch.from_numpy(np.stack([padded[start : start + length] for start in plan.starts])).to(device)
+    return l2_normalize(network(windows).sum(dim=0))
+
+
+def _log(out_dir: Path, step: int, losses: list[float], eer: float | None) -> dict:
+    entry = {"step": step, "loss": float(np.mean(losses)) if losses else float("nan"), "dev_eer": eer, "time": time.time()}
+    with open(out_dir / "log.jsonl", "a") as log:
+        log.write(json.dumps(entry) + "\n")
+    return entry
+
+
+def _save(folder: Path, network, loss_function, optimizer, corpus: Corpus, config: TrainConfig, step: int,
+          history: list[dict], with_state: bool = True) -> None:
+    model = network.module if hasattr(network, "module") else network
+    last = history[-1] if history else {}
+    meta = {"training_data_sha256": corpus.fingerprint, "steps": step, "train_speakers": len(corpus.train),
+            "dev_speakers": len(corpus.dev), "dev_eer": last.get("dev_eer"), "loss": last.get("loss"),
+            "config": config.to_dict(), "history": history}
+    extra = {TRAINER_STATE: {"step": step, "optimizer": optimizer.state_dict(), "loss": loss_function.state_dict()}} if with_state else None
+    if with_state:
+        save_checkpoint(folder, encoder=config.encoder, arguments=_arguments(model, config), mel=corpus.mel,
+                        network=model, meta=meta, extra=extra)
+        return
+    # The final model lives directly in OUT beside checkpoints/: write its files one by one.
+    staging = folder / ".final"
+    save_checkpoint(staging, encoder=config.encoder, arguments=_arguments(model, config), mel=corpus.mel, network=model, meta=meta)
+    for name in ("config.json", "model.safetensors", "meta.json"):
+        os.replace(staging / name, folder / name)
+    staging.rmdir()
+
+
+def _arguments(model, config: TrainConfig) -> dict:
+    return model.config() if hasattr(model, "config") else dict(config.model)
+
+
+def _restore(out_dir: Path, network, loss_function, optimizer) -> int:
+    """Load the latest checkpoint in OUT/checkpoints; returns the step to continue from."""
+    from safetensors.torch import load_file
+
+    checkpoints = sorted((out_dir / "checkpoints").glob("step-*"))
+    checkpoints = [folder for folder in checkpoints if (folder / TRAINER_STATE).is_file()]
+    if not checkpoints:
+        raise InputNotFoundError(f"{out_dir}: no checkpoint to resume from (looked in {out_dir / 'checkpoints'})")
+    latest = checkpoints[-1]
+    network.load_state_dict(load_file(str(latest / "model.safetensors")))
+    state = torch.load(latest / TRAINER_STATE, map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    loss_function.load_state_dict(state["loss"])
+    return int(state["step"])
+
+
+def _load_teacher(config: TrainConfig, device):
+    if config.teacher is None:
+        return None
+    from speakembed.models.registry import load_encoder
+
+    teacher = load_encoder(config.teacher, str(device)).network
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher.eval()
+
+
+def _init_distributed(config: TrainConfig) -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1
+    import torch.distributed as distributed
+
+    if not distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
+        distributed.init_process_group(backend)
+    return distributed.get_rank(), world_size
+
+
+def _wrap_distributed(network, world_size: int, device):
+    if world_size == 1:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _device(config: TrainConfig, rank: int) -> torch.device:
+    if config.device:
+        return torch.device(config.device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def _prepare_output(out_dir: Path, resume: bool) -> Path:
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
+    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+        raise OutputError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose a new --out")
+    out_dir.mkdir(exist_ok=True)
+    return out_dir

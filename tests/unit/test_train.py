@@ -1,0 +1,126 @@
+"""The GE2E trainer on a tiny synthetic feature corpus: learning, exact resume, distillation, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+
+from speakembed.models.frontend import MelConfig
+from speakembed.pipelines import train
+from speakembed.pipelines.errors import ManifestError, OutputError
+from speakembed.pipelines.features import write_features
+from speakembed.pipelines.manifests import write_table
+from speakembed.pipelines.train_config import load_config
+
+TINY_MODEL = ["model.channels=16", "model.d_model=32", "model.num_layers=1", "model.num_heads=2",
+              "model.ff_dim=64", "model.embedding_size=32"]
+
+
+def tiny_config(**settings):
+    overrides = TINY_MODEL + ["speakers_per_batch=4", "utterances_per_speaker=3", "crop_frames=60",
+                              "warmup_steps=2", "dev_utterances=40"]
+    return load_config(None, overrides, **{"steps": 6, "device": "cpu", **settings})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """8 train + 3 dev "speakers" whose log-mel frames differ in how the bands move together (a
+    speaker-specific mixing of 6 latent sources), which survives per-utterance normalisation."""
+    root = tmp_path_factory.mktemp("features")
+    rng = np.random.default_rng(0)
+    rows, features = [], []
+    for speaker in range(11):
+        mixing = rng.normal(0, 1, (6, 40))
+        for utterance in range(4):
+            segment = f"s{speaker:02d}-{utterance}"
+            frames = rng.normal(0, 1, (int(rng.integers(80, 200)), 6)) @ mixing + rng.normal(0, 0.3, (1, 40))
+            rows.append({"segment_id": segment, "recording_id": segment, "start_s": 0.0, "duration_s": len(frames) / 100,
+                         "speaker": f"s{speaker:02d}", "split": "train" if speaker < 8 else "dev", "text": "", "language": "en"})
+            features.append(frames.astype(np.float32))
+    write_table(pd.DataFrame(rows), root / "segments.parquet", "segments")
+    write_features(root / "features.zarr", [row["segment_id"] for row in rows], features,
+                   {"frontend": MelConfig(log=True).to_dict(), "vad": "energy", "sample_rate": 16000})
+    return root
+
+
+def test_training_learns_and_writes_a_usable_checkpoint(corpus, tmp_path):
+    report = train.run(corpus, tmp_path / "model", config=tiny_config(steps=60, eval_every=20, checkpoint_every=30, learning_rate=3e-3))
+    assert [entry["step"] for entry in report.history] == [20, 40, 60]
+    assert report.history[-1]["loss"] < 0.8 * report.history[0]["loss"]
+    # 3 unseen dev speakers after 60 tiny steps: only that the EER is computed on real pairs
+    assert report.dev_eer is not None and 0.0 <= report.dev_eer <= 1.0
+    for name in ("config.json", "model.safetensors", "meta.json", "train_config.json", "log.jsonl"):
+        assert (tmp_path / "model" / name).is_file(), name
+    assert sorted(p.name for p in (tmp_path / "model" / "checkpoints").iterdir()) == ["step-0000030", "step-0000060"]
+    meta = json.loads((tmp_path / "model" / "meta.json").read_text())
+    assert meta["steps"] == 60 and meta["train_speakers"] == 8 and len(meta["training_data_sha256"]) == 64
+
+    from speakembed.models.registry import load_encoder
+
+    embedder = load_encoder(checkpoint=tmp_path / "model", device="cpu")
+    assert embedder.spec.name == "conv-transformer" and embedder.spec.mel.log
+    embedding = embedder.embed([np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)])
+    assert embedding.shape == (1, 32) and np.isclose(np.linalg.norm(embedding), 1.0, atol=1e-5)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_a_kill_continues_bit_for_bit(corpus, tmp_path):
+    config = tiny_config(steps=6, checkpoint_every=3, eval_every=3)
+    train.run(corpus, tmp_path / "straight", config=config)
+
+    def kill_after_step_4(step, *, completed, total):
+        if completed == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train.run(corpus, tmp_path / "killed", config=config, progress=kill_after_step_4)
+    train.run(corpus, tmp_path / "killed", config=config, resume=True)
+    straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    resumed = load_file(str(tmp_path / "killed" / "model.safetensors"))
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert (straight[name] == resumed[name]).all(), name
+
+
+def test_lstm_student_with_distillation_from_the_pretrained_teacher(corpus, tmp_path):
+    pytest.importorskip("resemblyzer")
+    config = load_config(None, ["speakers_per_batch=4", "utterances_per_speaker=2", "crop_frames=160",
+                                "model.hidden_size=32", "model.num_layers=1", "model.embedding_size=256"],
+                         encoder="lstm", steps=2, teacher="lstm", device="cpu")
+    report = train.run(corpus, tmp_path / "student", config=config)
+    assert np.isfinite(report.final_loss)
+
+
+def test_configuration_errors_are_clear(corpus, tmp_path):
+    with pytest.raises(ManifestError, match="unknown training settings"):
+        load_config(None, ["stepz=3"])
+    with pytest.raises(ManifestError, match="KEY=VALUE"):
+        load_config(None, ["steps"])
+    with pytest.raises(ManifestError, match="cannot train encoder"):
+        load_config(None, ["encoder=whisper"])
+    with pytest.raises(ManifestError, match="speakers_per_batch"):
+        train.run(corpus, tmp_path / "m", config=load_config(None, TINY_MODEL + ["speakers_per_batch=50"], device="cpu"))
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "x").write_text("")
+    with pytest.raises(OutputError, match="--resume"):
+        train.run(corpus, tmp_path / "used", config=tiny_config())
+
+
+def test_two_process_data_parallel_training_with_torchrun(corpus, tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "speakembed.main", "train", "--data", str(corpus), "--out", str(tmp_path / "ddp"), "--steps", "3",
+               "--device", "cpu", "-q", *[arg for override in TINY_MODEL + ["speakers_per_batch=4", "utterances_per_speaker=2",
+                                                                          "crop_frames=60", "warmup_steps=1"] for arg in ("--set", override)]]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "ddp" / "model.safetensors").is_file()
