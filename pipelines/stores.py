@@ -66,10 +66,18 @@ def write_store(path: str | Path, store: EmbeddingStore) -> Path:
 
 
 def read_store(path: str | Path) -> EmbeddingStore:
-    """Open a store written by `write_store` (or the folder `spk embed --out` wrote it into)."""
+    """Open a store written by `write_store`, or the output folder of `spk embed`: its
+    embeddings.zarr, or all N parts `embeddings.shard-K-of-N.zarr` of a sharded run, combined."""
+    path = Path(path)
+    shards = sorted(path.glob("embeddings.shard-*-of-*.zarr")) if path.is_dir() and not (path / "embeddings.zarr").is_dir() else []
+    if shards:
+        return _combine(path, shards)
+    return _read_one(resolve_store_path(path))
+
+
+def _read_one(path: Path) -> EmbeddingStore:
     import zarr
 
-    path = resolve_store_path(path)
     try:
         group = zarr.open_group(str(path), mode="r")
         attrs = dict(group.attrs)
@@ -86,14 +94,23 @@ def read_store(path: str | Path) -> EmbeddingStore:
     return EmbeddingStore(item_ids, group["embeddings"][:], group["valid"][:], attrs)
 
 
-def resolve_store_path(path: str | Path) -> Path:
-    """Accept the store itself or the output folder of `spk embed` that contains it."""
-    path = Path(path)
-    if (path / "embeddings.zarr").is_dir():
-        path = path / "embeddings.zarr"
-    if not path.is_dir():
-        raise InputNotFoundError(f"{path}: no such embeddings store; create one with `spk embed ... --out DIR`")
-    return path
+def _combine(folder: Path, shard_paths: list[Path]) -> EmbeddingStore:
+    """The parts of a sharded run as one store; refuses incomplete or mismatched parts."""
+    counts = {int(path.name.split("-of-")[1].split(".")[0]) for path in shard_paths}
+    if len(counts) != 1:
+        raise ManifestError(f"{folder}: holds parts of sharded runs with different N ({sorted(counts)}); keep one run per folder")
+    total = counts.pop()
+    present = {int(path.name.split("shard-")[1].split("-of-")[0]) for path in shard_paths}
+    missing = sorted(set(range(1, total + 1)) - present)
+    if missing:
+        raise ManifestError(f"{folder}: parts {missing} of {total} are missing; run `spk embed --shard K/{total}` for them")
+    parts = [_read_one(path) for path in shard_paths]
+    encoders = {part.encoder for part in parts}
+    if len(encoders) != 1:
+        raise ManifestError(f"{folder}: parts were embedded with different encoders {sorted(encoders)}")
+    return EmbeddingStore([item for part in parts for item in part.item_ids],
+                          np.concatenate([part.embeddings for part in parts]),
+                          np.concatenate([part.valid for part in parts]), {**parts[0].attrs, "shards": total})
 
 
 def read_store_attrs(path: Path) -> dict | None:

@@ -85,7 +85,7 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
         report_progress(progress, f"training (loss {loss:.3f})", step + 1, config.steps)
         done = step + 1
         if rank == 0 and (done % config.eval_every == 0 or done == config.steps):
-            history.append(_log(out_dir, done, losses, dev_eer(network, corpus, config, device)))
+            history.append(_log(out_dir, done, losses, dev_operating_point(network, corpus, config, device)))
             losses = []
         if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
             _save(out_dir / "checkpoints" / f"step-{done:07d}", network, loss_function, optimizer, corpus, config, done, history)
@@ -194,9 +194,9 @@ def _set_learning_rate(optimizer, config: TrainConfig, step: int) -> None:
 
 
 @torch.inference_mode()
-def dev_eer(network: torch.nn.Module, corpus: Corpus, config: TrainConfig, device) -> float | None:
-    """EER over all pairs of up to `dev_utterances` dev utterances, each embedded as at inference
-    (1.6 s windows at 50 % overlap, averaged). None without a usable dev split."""
+def dev_operating_point(network: torch.nn.Module, corpus: Corpus, config: TrainConfig, device):
+    """EER (and its threshold) over all pairs of up to `dev_utterances` dev utterances, each
+    embedded as at inference (windows at 50 % overlap, averaged). None without a usable dev split."""
     if len(corpus.dev) < 2:
         return None
     rng = np.random.default_rng(config.seed)
@@ -210,7 +210,7 @@ def dev_eer(network: torch.nn.Module, corpus: Corpus, config: TrainConfig, devic
     labels = speakers[upper[0]] == speakers[upper[1]]
     if labels.all() or not labels.any():
         return None
-    return equal_error_rate(scores[upper], labels).eer
+    return equal_error_rate(scores[upper], labels)
 
 
 def _embed_utterance(network, frames: np.ndarray, config: TrainConfig, device) -> torch.Tensor:
@@ -224,8 +224,10 @@ def _embed_utterance(network, frames: np.ndarray, config: TrainConfig, device) -
     return l2_normalize(network(windows).sum(dim=0))
 
 
-def _log(out_dir: Path, step: int, losses: list[float], eer: float | None) -> dict:
-    entry = {"step": step, "loss": float(np.mean(losses)) if losses else float("nan"), "dev_eer": eer, "time": time.time()}
+def _log(out_dir: Path, step: int, losses: list[float], operating_point) -> dict:
+    entry = {"step": step, "loss": float(np.mean(losses)) if losses else float("nan"),
+             "dev_eer": operating_point.eer if operating_point else None,
+             "dev_threshold": operating_point.threshold if operating_point else None, "time": time.time()}
     with open(out_dir / "log.jsonl", "a") as log:
         log.write(json.dumps(entry) + "\n")
     return entry
@@ -237,6 +239,7 @@ def _save(folder: Path, network, loss_function, optimizer, corpus: Corpus, confi
     last = history[-1] if history else {}
     meta = {"training_data_sha256": corpus.fingerprint, "steps": step, "train_speakers": len(corpus.train),
             "dev_speakers": len(corpus.dev), "dev_eer": last.get("dev_eer"), "loss": last.get("loss"),
+            "verification_threshold": last.get("dev_threshold"),  # EER point on the dev split
             "config": config.to_dict(), "history": history}
     extra = {TRAINER_STATE: {"step": step, "optimizer": optimizer.state_dict(), "loss": loss_function.state_dict()}} if with_state else None
     if with_state:

@@ -24,6 +24,7 @@ def embed(
     device: str = options.DEVICE,
     files_per_batch: int = typer.Option(32, "--files-per-batch", min=1, help="Files decoded and embedded together."),
     max_duration: float = typer.Option(1800.0, "--max-duration", min=1.0, help="Longest item accepted, in seconds."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: embed only the K-th of N interleaved parts (for N parallel jobs); readers combine the parts."),
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import embed as pipeline
@@ -31,7 +32,7 @@ def embed(
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     config = pipeline.EmbedConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, files_per_batch=files_per_batch,
-                                  max_duration_s=max_duration)
+                                  max_duration_s=max_duration, shard=_parse_shard(shard))
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(inputs, out, config=config, progress=progress)
     if report.up_to_date:
@@ -47,3 +48,12 @@ def embed(
         stdout.print(f"[yellow]{failed} items not embedded ({reasons}); see {report.failures_path}[/]")
     if report.num_embedded == 0:
         raise typer.Exit(5)
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    part, _, parts = value.partition("/")
+    if not (part.isdigit() and parts.isdigit() and 1 <= int(part) <= int(parts)):
+        raise typer.BadParameter(f"'{value}' is not K/N with 1 <= K <= N", param_hint="--shard")
+    return int(part), int(parts)

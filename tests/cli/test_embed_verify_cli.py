@@ -151,3 +151,20 @@ def test_trials_with_unknown_ids_are_refused(audio_dir, tmp_path):
     result = spk("verify", "--trials", tmp_path / "trials.txt", "--embeddings", tmp_path / "emb", "--out", tmp_path / "s.parquet")
     assert result.exit_code == 6 and "none of the trials' ids" in result.output
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_sharded_embedding_combines_into_one_store(audio_dir, tmp_path):
+    whole = spk("embed", audio_dir, "--out", tmp_path / "whole", "--vad", "energy", "-q")
+    assert whole.exit_code == 0, whole.output
+    for part in (1, 2):
+        result = spk("embed", audio_dir, "--out", tmp_path / "parts", "--vad", "energy", "--shard", f"{part}/3", "-q")
+        assert result.exit_code == 0, result.output
+    with pytest.raises(Exception, match=r"parts \[3\] of 3 are missing"):
+        read_store(tmp_path / "parts")
+    assert spk("embed", audio_dir, "--out", tmp_path / "parts", "--vad", "energy", "--shard", "3/3", "-q").exit_code == 0
+    combined, reference = read_store(tmp_path / "parts"), read_store(tmp_path / "whole")
+    assert sorted(combined.item_ids) == sorted(reference.item_ids)
+    rows = combined.lookup()
+    for item_id, row in reference.lookup().items():
+        np.testing.assert_allclose(combined.embeddings[rows[item_id]], reference.embeddings[row], atol=1e-5)
+    assert spk("embed", audio_dir, "--out", tmp_path / "x", "--shard", "4/3").exit_code == 2
