@@ -113,6 +113,16 @@ def _combine(folder: Path, shard_paths: list[Path]) -> EmbeddingStore:
                           np.concatenate([part.valid for part in parts]), {**parts[0].attrs, "shards": total})
 
 
+def resolve_store_path(path: str | Path) -> Path:
+    """Accept the store itself or the output folder of `spk embed` that contains it."""
+    path = Path(path)
+    if (path / "embeddings.zarr").is_dir():
+        path = path / "embeddings.zarr"
+    if not path.is_dir():
+        raise InputNotFoundError(f"{path}: no such embeddings store; create one with `spk embed ... --out DIR`")
+    return path
+
+
 def read_store_attrs(path: Path) -> dict | None:
     """The attrs of an existing store at `path`, or None if there is none (or it is unreadable)."""
     import zarr
