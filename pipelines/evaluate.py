@@ -1,4 +1,10 @@
-"""`spk evaluate diarisation`: score a hypothesis diarisation against a reference, both RTTM.
+"""`spk evaluate diarisation` and `spk evaluate verification`.
+
+`spk evaluate verification` (evaluate_verification, below the diarisation code) scores speaker
+verification: EER, minDCF, top-k speaker retrieval and intra/inter-speaker distances, from an
+embeddings store with a trial list, or from a labelled scores.parquet; see VerificationReport.
+
+`spk evaluate diarisation`: score a hypothesis diarisation against a reference, both RTTM.
 
 Metrics come from pyannote.metrics, per recording and over all recordings (pyannote's accumulated
 components, so long recordings weigh more):
@@ -19,11 +25,19 @@ Output folder layout (write_report):
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from speakembed.pipelines.errors import ManifestError, OutputError
+import numpy as np
+import pandas as pd
+
+from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.manifests import read_table
+from speakembed.pipelines.metrics import (DetectionCost, EqualErrorRate, RetrievalAccuracy, SpeakerDistances,
+                                          equal_error_rate, min_detection_cost, retrieval_accuracy, speaker_distances)
 from speakembed.pipelines.rttm import read_rttm, to_annotations, write_text_atomically
+from speakembed.pipelines.stores import EmbeddingStore, read_store
+from speakembed.pipelines.trials import read_trials
 
 DEFAULT_COLLAR_S = 0.25
 MAX_IDS_IN_MESSAGE = 10
@@ -249,12 +263,7 @@ def write_report(report: DiarisationReport, out_dir: str | Path) -> tuple[Path, 
 
     Returns the two paths. Raises OutputError when `out_dir` is a file or its parent is missing.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
+    out_dir = _prepare_out_dir(out_dir)
     json_path = write_text_atomically(out_dir / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
     markdown_path = write_text_atomically(out_dir / "report.md", _markdown(report))
     return json_path, markdown_path
@@ -272,4 +281,339 @@ def _markdown(report: DiarisationReport) -> str:
         lines.append(f"- scored with an empty hypothesis: {', '.join(report.missing_hypotheses)}")
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# `spk evaluate verification`
+#
+# Output folder layout (write_verification_report):
+#     OUT/report.json        VerificationReport.to_dict()
+#     OUT/report.md          the metrics table in markdown
+#     OUT/det.png, OUT/scores.png, OUT/embeddings_2d.png   (verification_plots)
+
+P_TARGETS = (0.01, 0.05)  # priors of the minDCF, with C_miss = C_fa = 1
+RETRIEVAL_KS = (1, 5)
+ID_COLUMNS = ("item_id", "utt_id", "segment_id", "path")  # tried in this order when --id-column is not given
+SPEAKER_COLUMN = "speaker"
+DISTANCE_DEFINITION = ("mean cosine distance (1 - cosine) over all same-speaker pairs (intra) and all "
+                       "different-speaker pairs (inter) of embeddings; each pair weighs the same")
+UNRESOLVED_TRIALS_HINT = ("ids are paths relative to the folder given to `spk embed` (or segment ids; the extension "
+                          "or folder may be left out when unambiguous), and items that failed to embed are not in it")
+
+
+@dataclass(frozen=True)
+class VerificationInputs:
+    """What the metrics and pictures are computed from. Trial fields are None without trials,
+    embedding fields None without a store."""
+
+    scores: np.ndarray | None  # one cosine score per labelled trial
+    labels: np.ndarray | None  # 1 target, 0 non-target
+    embeddings: np.ndarray | None  # (N, D): the valid embeddings whose speaker is known
+    speakers: np.ndarray | None  # the speaker of each row of `embeddings`
+
+
+@dataclass(frozen=True)
+class TrialMetrics:
+    eer: EqualErrorRate
+    costs: tuple[DetectionCost, ...]  # one per P_TARGETS prior
+    trials: int
+    targets: int
+
+    def to_dict(self) -> dict:
+        return {"eer": self.eer.eer, "eer_pct": 100 * self.eer.eer, "eer_threshold": self.eer.threshold,
+                "min_dcf": {f"{cost.p_target:g}": {"min_dcf": cost.min_dcf, "threshold": _finite(cost.threshold)}
+                            for cost in self.costs}}
+
+
+@dataclass(frozen=True)
+class EmbeddingMetrics:
+    retrieval: RetrievalAccuracy  # each embedding against all other embeddings, by cosine
+    distances: SpeakerDistances
+    embeddings: int  # valid embeddings with a known speaker
+    speakers: int
+    without_speaker: int  # valid embeddings left out: their speaker is unknown
+
+    def to_dict(self) -> dict:
+        return {"retrieval": {**{f"top{k}": _finite(value) for k, value in self.retrieval.accuracy.items()},
+                              "queries": self.retrieval.queries, "skipped": self.retrieval.skipped},
+                "distances": {"intra": _finite(self.distances.intra), "inter": _finite(self.distances.inter),
+                              "intra_pairs": self.distances.intra_pairs, "inter_pairs": self.distances.inter_pairs,
+                              "definition": DISTANCE_DEFINITION}}
+
+
+@dataclass
+class VerificationReport:
+    """Metrics of one evaluation; `trials` is None without trials or scores, `embedding_space`
+    None without a store. Rates are fractions (`*_pct`: percentages); distances are 1 - cosine."""
+
+    sources: dict[str, str | None]  # embeddings, trials, scores, speakers: what was read
+    trials: TrialMetrics | None
+    embedding_space: EmbeddingMetrics | None
+    inputs: VerificationInputs = field(repr=False)
+    notes: list[str] = field(default_factory=list)  # caveats: left-out items, skipped pictures
+    plots: list[str] = field(default_factory=list)  # file names written by write_verification_report
+
+    def counts(self) -> dict[str, int | None]:
+        trials, space = self.trials, self.embedding_space
+        return {"trials": trials.trials if trials else None, "targets": trials.targets if trials else None,
+                "nontargets": trials.trials - trials.targets if trials else None,
+                "embeddings": space.embeddings if space else None, "speakers": space.speakers if space else None,
+                "without_speaker": space.without_speaker if space else None}
+
+    def to_dict(self) -> dict:
+        return {"sources": self.sources, "counts": self.counts(),
+                **(self.trials.to_dict() if self.trials else dict.fromkeys(("eer", "eer_pct", "eer_threshold", "min_dcf"))),
+                **(self.embedding_space.to_dict() if self.embedding_space else {"retrieval": None, "distances": None}),
+                "notes": self.notes, "plots": self.plots}
+
+
+def _finite(value: float) -> float | None:
+    """`value`, or None when it is NaN or infinite (JSON has neither)."""
+    return float(value) if np.isfinite(value) else None
+
+
+def evaluate_verification(*, embeddings: str | Path | None = None, trials: str | Path | None = None,
+                          scores: str | Path | None = None, speakers: str | Path | None = None,
+                          id_column: str | None = None, speaker_column: str | None = None) -> VerificationReport:
+    """Evaluate speaker embeddings and/or verification scores.
+
+    Trial metrics (EER, minDCF at P_TARGETS) come from `trials` scored against the store
+    `embeddings` (cosine of the stored L2-normalised embeddings, as `spk verify --trials`), or
+    from a labelled `scores` parquet (columns enroll, test, score, label). Every trial must
+    resolve to a store item and carry a label; both labels must occur (else ManifestError).
+    Embedding metrics (top-k retrieval, intra/inter-speaker distances) need the store and each
+    item's speaker: from the `speakers` table (see read_speaker_table), else the first path
+    component of the item id (`kal/kal_000.flac` -> `kal`); items with no known speaker are left out.
+    """
+    if trials is not None and scores is not None:
+        raise ValueError("give trials or scores, not both")
+    if trials is not None and embeddings is None:
+        raise ValueError("trials are scored against embeddings; give both")
+    store = read_store(embeddings) if embeddings is not None else None
+    resolver = _resolver(store) if store is not None else None
+    notes: list[str] = []
+    trial_scores, labels = None, None
+    if trials is not None:
+        trial_scores, labels = _score_trial_list(trials, store, resolver, embeddings)
+    elif scores is not None:
+        trial_scores, labels = _read_labelled_scores(scores)
+    trial_metrics = _trial_metrics(trial_scores, labels) if trial_scores is not None else None
+    vectors, names, space = None, None, None
+    if store is not None:
+        vectors, names, without = _speaker_embeddings(store, resolver, speakers, id_column, speaker_column, notes)
+        space = _embedding_metrics(vectors, names, without, notes)
+    sources = {"embeddings": _text(embeddings), "trials": _text(trials), "scores": _text(scores),
+               "speakers": _text(speakers) if speakers is not None else
+               ("first path component of each item id" if store is not None else None)}
+    return VerificationReport(sources, trial_metrics, space, VerificationInputs(trial_scores, labels, vectors, names),
+                              notes)
+
+
+def _text(path: str | Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _resolver(store: EmbeddingStore):
+    from speakembed.pipelines.verify import IdResolver  # imported here: verify.py pulls in the encoders
+
+    return IdResolver(store.lookup())
+
+
+def _score_trial_list(trials: str | Path, store: EmbeddingStore, resolver, store_path) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores and labels of every trial of `trials`; ManifestError when a trial is
+    unlabelled or names an id that is not in the store."""
+    table = read_trials(trials)
+    _require_labels(table["label"], trials)
+    enroll_rows, test_rows = table["enroll"].map(resolver), table["test"].map(resolver)
+    unresolved = enroll_rows.isna() | test_rows.isna()
+    if unresolved.any():
+        missing = sorted(set(table.loc[enroll_rows.isna(), "enroll"]) | set(table.loc[test_rows.isna(), "test"]))
+        raise ManifestError(f"{trials}: {int(unresolved.sum())} of {len(table)} trials name ids that are not in "
+                            f"{store_path} ({_some(missing)}); {UNRESOLVED_TRIALS_HINT}")
+    first = store.embeddings[enroll_rows.astype(int).to_numpy()]
+    second = store.embeddings[test_rows.astype(int).to_numpy()]
+    scores = np.einsum("ij,ij->i", first, second).astype(np.float32)  # the scores `spk verify --trials` writes
+    return scores, table["label"].to_numpy(dtype=int)
+
+
+def _read_labelled_scores(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and labels of a scores.parquet (as `spk verify --trials --out` writes)."""
+    table = read_table(path, "scores")
+    if "label" not in table.columns:
+        raise ManifestError(f"{path}: needs labelled trials, but has no 'label' column; score a trial list with "
+                            "labels (Kaldi 'target|nontarget', VoxCeleb '1|0', or an 'enroll test label' TSV)")
+    _require_labels(table["label"], path)
+    scores = table["score"].to_numpy(dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise ManifestError(f"{path}: {int((~np.isfinite(scores)).sum())} scores are missing or not finite")
+    return scores, table["label"].to_numpy(dtype=int)
+
+
+def _require_labels(labels: pd.Series, path: str | Path) -> None:
+    """ManifestError unless every trial is labelled 0 or 1 and both labels occur."""
+    if labels.isna().any():
+        raise ManifestError(f"{path}: needs labelled trials, but {int(labels.isna().sum())} of {len(labels)} have no "
+                            "label; give 'enroll test target|nontarget' (or '1|0 enroll test') lines")
+    values = set(labels.astype(int))
+    if not values <= {0, 1}:
+        raise ManifestError(f"{path}: labels must be 1 (target) or 0 (non-target), found {sorted(values - {0, 1})}")
+    if len(values) < 2:
+        only = "target" if values == {1} else "non-target"
+        raise ManifestError(f"{path}: all {len(labels)} trials are {only} trials; EER and minDCF need both target "
+                            "and non-target trials")
+
+
+def _trial_metrics(scores: np.ndarray, labels: np.ndarray) -> TrialMetrics:
+    costs = tuple(min_detection_cost(scores, labels, p_target) for p_target in P_TARGETS)
+    return TrialMetrics(equal_error_rate(scores, labels), costs, len(labels), int(labels.sum()))
+
+
+def read_speaker_table(path: str | Path, id_column: str | None = None,
+                       speaker_column: str | None = None) -> pd.DataFrame:
+    """Item id -> speaker, as a table with columns `item_id` and `speaker` (strings).
+
+    `path` is a segments.parquet, or a TSV (`.tsv`, or a tab in its header) or CSV with a header.
+    The id column is `id_column`, else the first of ID_COLUMNS present; the speaker column is
+    `speaker_column`, else `speaker`. Rows without an id or speaker are dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such speaker table")
+    table = read_table(path, "segments") if path.suffix == ".parquet" else _read_delimited(path)
+    id_column = id_column or next((name for name in ID_COLUMNS if name in table.columns), None)
+    speaker_column = speaker_column or SPEAKER_COLUMN
+    for name, option, hint in ((id_column, "--id-column", f"one of {', '.join(ID_COLUMNS)}"),
+                               (speaker_column, "--speaker-column", SPEAKER_COLUMN)):
+        if name is None or name not in table.columns:
+            raise ManifestError(f"{path}: no {name or 'id'} column ({hint}) among {list(table.columns)}; "
+                                f"name it with {option}")
+    pairs = table[[id_column, speaker_column]].dropna().astype(str)
+    return pairs.set_axis(["item_id", "speaker"], axis=1).reset_index(drop=True)
+
+
+def _read_delimited(path: Path) -> pd.DataFrame:
+    with path.open(encoding="utf-8", errors="replace") as file:
+        header = file.readline()
+    separator = "\t" if path.suffix == ".tsv" or "\t" in header else ","
+    try:
+        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, pd.errors.ParserError) as error:
+        raise ManifestError(f"{path}: not a readable speaker table ({error})") from None
+
+
+def _speaker_embeddings(store: EmbeddingStore, resolver, speakers: str | Path | None, id_column: str | None,
+                        speaker_column: str | None, notes: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The valid embeddings whose speaker is known, their speakers, and how many were left out."""
+    if speakers is not None:
+        speaker_of = _speakers_from_table(read_speaker_table(speakers, id_column, speaker_column), resolver, speakers,
+                                          notes)
+    else:
+        speaker_of = {row: item_id.split("/", 1)[0] for item_id, row in store.lookup().items() if "/" in item_id}
+    rows = sorted(speaker_of)
+    without = len(store.lookup()) - len(rows)
+    if without:
+        hint = "" if speakers is not None else " (their id has no speaker folder; give --speakers FILE)"
+        notes.append(f"{without} valid embeddings have no known speaker{hint} and are left out of retrieval "
+                     "and distances")
+    return store.embeddings[rows], np.array([speaker_of[row] for row in rows], dtype=str), without
+
+
+def _speakers_from_table(table: pd.DataFrame, resolver, path: str | Path, notes: list[str]) -> dict[int, str]:
+    """Store row -> speaker, for the table's ids found in the store (through the trial id rules)."""
+    if table.empty:
+        raise ManifestError(f"{path}: the speaker table holds no rows with both an id and a speaker")
+    rows = table["item_id"].map(resolver)
+    found = rows.notna()
+    if not found.any():
+        raise ManifestError(f"{path}: none of its ids are in the embeddings store (e.g. '{table['item_id'].iloc[0]}'); "
+                            "give --id-column naming the column that holds the item ids")
+    if not found.all():
+        notes.append(f"{int((~found).sum())} ids of {path} are not in the store (e.g. "
+                     f"'{table.loc[~found, 'item_id'].iloc[0]}') and are ignored")
+    return dict(zip(rows[found].astype(int), table.loc[found, "speaker"]))
+
+
+def _embedding_metrics(vectors: np.ndarray, speakers: np.ndarray, without: int, notes: list[str]) -> EmbeddingMetrics:
+    retrieval = retrieval_accuracy(vectors, speakers, RETRIEVAL_KS)
+    if retrieval.skipped:
+        notes.append(f"{retrieval.skipped} embeddings are the only one of their speaker: not used as retrieval queries")
+    return EmbeddingMetrics(retrieval, speaker_distances(vectors, speakers), len(vectors),
+                            len(set(speakers.tolist())), without)
+
+
+def verification_table(report: VerificationReport) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows (metric, value) of the human-readable table, as text; rows of metrics
+    that could not be computed (no trials, no store) are left out. Rates and accuracies in %."""
+    rows = []
+    if report.trials is not None:
+        metrics = report.trials
+        rows.append(["EER", f"{100 * metrics.eer.eer:.2f} %"])
+        rows += [[f"minDCF (p_target={cost.p_target:g})", f"{cost.min_dcf:.4f}"] for cost in metrics.costs]
+    if report.embedding_space is not None:
+        space = report.embedding_space
+        rows += [[f"top-{k} retrieval", _percent(value)] for k, value in space.retrieval.accuracy.items()]
+        rows += [["intra-speaker distance", _decimal(space.distances.intra)],
+                 ["inter-speaker distance", _decimal(space.distances.inter)]]
+    if report.trials is not None:
+        rows.append(["trials", f"{report.trials.trials} ({report.trials.targets} target)"])
+    if report.embedding_space is not None:
+        rows.append(["embeddings", f"{report.embedding_space.embeddings} ({report.embedding_space.speakers} speakers)"])
+    return ["metric", "value"], rows
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %" if np.isfinite(fraction) else "n/a"
+
+
+def _decimal(value: float) -> str:
+    return f"{value:.4f}" if np.isfinite(value) else "n/a"
+
+
+VERIFICATION_NOTE = ("minDCF: normalised, C_miss = C_fa = 1; retrieval: each embedding against all others by cosine; "
+                     "distances: 1 - cosine, mean over all same-speaker (intra) and different-speaker (inter) pairs")
+
+
+def write_verification_report(report: VerificationReport, out_dir: str | Path) -> list[Path]:
+    """Write the pictures (those the inputs allow), OUT/report.json and OUT/report.md into
+    `out_dir`, created if missing (its parent must exist). Records the pictures in `report.plots`
+    and any skipped picture in `report.notes`; returns the paths written."""
+    from speakembed.pipelines import verification_plots as plots
+
+    out_dir = _prepare_out_dir(out_dir)
+    inputs, written = report.inputs, []
+    if report.trials is not None:
+        written.append(plots.render_det(inputs.scores, inputs.labels, out_dir / "det.png", eer=report.trials.eer,
+                                        costs=report.trials.costs))
+        written.append(plots.render_score_histograms(inputs.scores, inputs.labels, out_dir / "scores.png",
+                                                     eer=report.trials.eer))
+    if report.embedding_space is not None:
+        path, note = plots.render_embeddings_2d(inputs.embeddings, inputs.speakers, out_dir / "embeddings_2d.png")
+        written += [path] if path is not None else []
+        report.notes += [note] if note else []
+    report.plots = [path.name for path in written]
+    written.append(write_text_atomically(out_dir / "report.json", json.dumps(report.to_dict(), indent=2) + "\n"))
+    written.append(write_text_atomically(out_dir / "report.md", _verification_markdown(report)))
+    return written
+
+
+def _prepare_out_dir(out_dir: str | Path) -> Path:
+    """`out_dir` as a Path, created if missing; OutputError when it is a file or its parent is missing."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
+    out_dir.mkdir(exist_ok=True)
+    return out_dir
+
+
+def _verification_markdown(report: VerificationReport) -> str:
+    headers, rows = verification_table(report)
+    lines = ["# Speaker verification evaluation", ""]
+    lines += [f"- {name}: `{source}`" for name, source in report.sources.items() if source is not None]
+    lines += [f"- {VERIFICATION_NOTE}"] + [f"- {note}" for note in report.notes]
+    lines += ["", f"| {headers[0]} | {headers[1]} |", "|---|---:|"] + [f"| {name} | {value} |" for name, value in rows]
+    if report.plots:
+        lines += [""] + [f"![{Path(name).stem}]({name})" for name in report.plots]
     return "\n".join(lines) + "\n"

@@ -66,3 +66,78 @@ def _print_table(pipeline, report) -> None:
     stdout.print(pipeline.speaker_count_summary(report))
     if report.missing_hypotheses:
         stdout.print(f"[yellow]scored with an empty hypothesis: {', '.join(report.missing_hypotheses)}[/]")
+
+
+VERIFICATION_HELP = """Score speaker verification: EER, minDCF, top-1/top-5 speaker retrieval, intra/inter-speaker distances.
+
+spk evaluate verification --embeddings STORE --trials LIST [--speakers FILE] [--out DIR] [--json]
+spk evaluate verification --scores scores.parquet [--embeddings STORE] [--out DIR] [--json]
+
+STORE is the output folder of `spk embed` (or its embeddings.zarr). LIST is any trial list `spk verify`
+reads (Kaldi, VoxCeleb, an 'enroll test label' TSV, a trials.parquet); every trial must be labelled and
+its ids found in the store (by the `spk verify` rules). Or give a scores.parquet with a label column, as
+`spk verify --trials ... --out` writes. minDCF is normalised, C_miss = C_fa = 1, at p_target 0.01 and 0.05.
+
+Retrieval and distances use every valid embedding of STORE with a known speaker, from --speakers FILE
+(a TSV/CSV with an id column and a speaker column, or a segments.parquet); without it, the speaker is
+the first folder of the item id (`kal/kal_000.flac` -> `kal`), as `spk embed` of a folder laid out as
+SPEAKER/UTTERANCE gives. --out DIR writes report.json, report.md, det.png, scores.png, embeddings_2d.png."""
+
+
+@app.command("verification", help=VERIFICATION_HELP)
+def verification(
+    embeddings: Optional[Path] = typer.Option(None, "--embeddings", "-e", help="Store (or `spk embed` output folder)."),
+    trials: Optional[Path] = typer.Option(None, "--trials", "-t", help="Labelled trial list to score against --embeddings."),
+    scores: Optional[Path] = typer.Option(None, "--scores", help="Labelled scores.parquet (instead of --trials)."),
+    speakers: Optional[Path] = typer.Option(None, "--speakers", help="TSV/CSV (id, speaker columns) or segments.parquet; "
+                                            "default: the first folder of each item id."),
+    id_column: Optional[str] = typer.Option(None, "--id-column",
+                                            help="Id column of --speakers; default: item_id, utt_id, segment_id or path."),
+    speaker_column: Optional[str] = typer.Option(None, "--speaker-column",
+                                                 help="Speaker column of --speakers; default: speaker."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write the report and pictures into."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    from speakembed.pipelines import evaluate as pipeline
+
+    _check_verification_inputs(embeddings, trials, scores, speakers)
+    with user_errors():
+        report = pipeline.evaluate_verification(embeddings=embeddings, trials=trials, scores=scores, speakers=speakers,
+                                                id_column=id_column, speaker_column=speaker_column)
+        if out is not None:
+            pipeline.write_verification_report(report, out)
+    if as_json:
+        stdout.print_json(json.dumps(report.to_dict()))
+        return
+    _print_verification(pipeline, report, out)
+
+
+def _check_verification_inputs(embeddings, trials, scores, speakers) -> None:
+    if trials is not None and scores is not None:
+        raise typer.BadParameter("give --trials or --scores, not both", param_hint="--scores")
+    if trials is not None and embeddings is None:
+        raise typer.BadParameter("--trials needs --embeddings STORE to score them against", param_hint="--trials")
+    if embeddings is None and scores is None:
+        raise typer.BadParameter("give --embeddings STORE with --trials LIST, or --scores scores.parquet",
+                                 param_hint="--embeddings")
+    if speakers is not None and embeddings is None:
+        raise typer.BadParameter("--speakers labels the embeddings of --embeddings; give it too", param_hint="--speakers")
+
+
+def _print_verification(pipeline, report, out: Path | None) -> None:
+    from rich import box
+    from rich.table import Table
+
+    headers, rows = pipeline.verification_table(report)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column(headers[0], no_wrap=True)
+    table.add_column(headers[1], justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    stdout.print(table)
+    stdout.print(pipeline.VERIFICATION_NOTE, style="dim", highlight=False)
+    for note in report.notes:
+        stdout.print(f"[yellow]{note}[/]", highlight=False)
+    if out is not None:
+        stdout.print(f"report written to {out / 'report.json'} and {out / 'report.md'}"
+                     + (f", pictures: {', '.join(report.plots)}" if report.plots else ""))
