@@ -26,12 +26,12 @@ from speakembed.pipelines.clustering import centroids, cluster_speakers
 from speakembed.pipelines.errors import (
     InputNotFoundError,
     ManifestError,
-    OutputError,
     UnreadableAudioError,
     UnusableAudioError,
 )
 from speakembed.pipelines.manifests import write_table
 from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.runs import prepare_output
 from speakembed.pipelines.speaker_turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
 from speakembed.pipelines.speech import prepare_speech
 from speakembed.pipelines.vad import merge_regions
@@ -101,7 +101,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None
 
     _check_config(config)
     recordings = _collect_recordings(inputs)
-    out_dir = _prepare_output(Path(out_dir))
+    out_dir = prepare_output(out_dir)
     embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
     report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering")
@@ -336,12 +336,3 @@ def _check_config(config: DiariseConfig) -> None:
         raise ManifestError(f"--num-speakers must be at least 1, got {config.num_speakers}")
     if not 1 <= config.min_speakers <= config.max_speakers:
         raise ManifestError(f"need 1 <= --min-speakers <= --max-speakers, got {config.min_speakers} and {config.max_speakers}")
-
-
-def _prepare_output(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
-    return out_dir

@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.errors import InputNotFoundError, ManifestError
 from speakembed.pipelines.manifests import read_table
 from speakembed.pipelines.metrics import (DetectionCost, EqualErrorRate, RetrievalAccuracy, SpeakerDistances,
                                           equal_error_rate, min_detection_cost, retrieval_accuracy, speaker_distances)
 from speakembed.pipelines.rttm import read_rttm, to_annotations, write_text_atomically
+from speakembed.pipelines.runs import prepare_output
 from speakembed.pipelines.stores import EmbeddingStore, read_store
 from speakembed.pipelines.trials import read_trials
 
@@ -263,7 +264,7 @@ def write_report(report: DiarisationReport, out_dir: str | Path) -> tuple[Path, 
 
     Returns the two paths. Raises OutputError when `out_dir` is a file or its parent is missing.
     """
-    out_dir = _prepare_out_dir(out_dir)
+    out_dir = prepare_output(out_dir)
     json_path = write_text_atomically(out_dir / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
     markdown_path = write_text_atomically(out_dir / "report.md", _markdown(report))
     return json_path, markdown_path
@@ -580,7 +581,7 @@ def write_verification_report(report: VerificationReport, out_dir: str | Path) -
     and any skipped picture in `report.notes`; returns the paths written."""
     from speakembed.pipelines import verification_plots as plots
 
-    out_dir = _prepare_out_dir(out_dir)
+    out_dir = prepare_output(out_dir)
     inputs, written = report.inputs, []
     if report.trials is not None:
         written.append(plots.render_det(inputs.scores, inputs.labels, out_dir / "det.png", eer=report.trials.eer,
@@ -595,17 +596,6 @@ def write_verification_report(report: VerificationReport, out_dir: str | Path) -
     written.append(write_text_atomically(out_dir / "report.json", json.dumps(report.to_dict(), indent=2) + "\n"))
     written.append(write_text_atomically(out_dir / "report.md", _verification_markdown(report)))
     return written
-
-
-def _prepare_out_dir(out_dir: str | Path) -> Path:
-    """`out_dir` as a Path, created if missing; OutputError when it is a file or its parent is missing."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
-    return out_dir
 
 
 def _verification_markdown(report: VerificationReport) -> str:

@@ -37,8 +37,9 @@ def write_failures(failures: list[dict], path: Path) -> dict[str, int]:
     return {str(reason): int(count) for reason, count in counts.items()}
 
 
-def prepare_output(out_dir: Path) -> Path:
+def prepare_output(out_dir: str | Path) -> Path:
     """Create the output folder `out_dir` (its parent must exist); raise OutputError otherwise."""
+    out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
     if not out_dir.parent.is_dir():
