@@ -97,7 +97,8 @@ def add_overlaps_at_handovers(turns: list[Turn], lead_s: float, speech_s: list[t
     finishing; the embeddings only switch to B once A stops, so the switch lands at the end of
     the overlap. B is therefore also credited with the `lead_s` seconds before the switch,
     where both are marked as overlapping. A handover is only taken as overlap when the
-    voice-activity regions `speech_s` (before short pauses are bridged) show no pause there.
+    voice-activity regions `speech_s` (before short pauses are bridged) show no pause there, and
+    when both turns last at least `lead_s` (a shorter fragment is a decoding blip, not a turn).
     """
     if lead_s <= 0:
         return turns
@@ -106,6 +107,7 @@ def add_overlaps_at_handovers(turns: list[Turn], lead_s: float, speech_s: list[t
         following = turns[index + 1] if index + 1 < len(turns) else None
         handover = (following is not None and following.speaker != turn.speaker
                     and abs(following.start_s - turn.end_s) < 1e-6
+                    and min(turn.end_s - turn.start_s, following.end_s - following.start_s) >= lead_s
                     and _inside_one_region(turn.end_s - lead_s, turn.end_s, speech_s))
         if not handover:
             result.append(turn)

@@ -81,3 +81,8 @@ def test_reference_names_from_stems_or_explicit_names():
         parse_refs(["a/alice.wav", "b/alice.wav"])
     with pytest.raises(ManifestError, match="cannot be a speaker name"):
         parse_refs(["unknown=a.wav"])
+
+
+def test_a_fragment_shorter_than_the_lead_is_not_a_handover():
+    turns = [Turn(0.0, 3.0, 0, 0.9), Turn(3.0, 3.3, 1, 0.9), Turn(3.3, 6.0, 0, 0.9)]
+    assert not any(t.overlap for t in add_overlaps_at_handovers(turns, 0.5, speech_s=[(0.0, 6.0)]))
