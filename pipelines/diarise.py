@@ -30,7 +30,7 @@ from speakembed.pipelines.errors import (
     UnusableAudioError,
 )
 from speakembed.pipelines.manifests import write_table
-from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.progress import Progress
 from speakembed.pipelines.runs import prepare_output
 from speakembed.pipelines.speaker_turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
 from speakembed.pipelines.speech import prepare_speech

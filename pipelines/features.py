@@ -24,8 +24,8 @@ from typing import Iterable
 
 import numpy as np
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
-from speakembed.pipelines.stores import _replace_directory
+from speakembed.pipelines.errors import InputNotFoundError
+from speakembed.pipelines.stores import open_stamped_group, replace_directory
 
 FEATURES_SCHEMA = "features"
 FEATURES_VERSION = 1
@@ -93,7 +93,7 @@ class FeatureWriter:
         self._group.attrs.update({**attrs, "schema": FEATURES_SCHEMA, "schema_version": FEATURES_VERSION,
                                   "n_mels": self.n_mels or 0, "num_segments": len(self.segment_ids),
                                   "num_frames": int(self.offsets[-1])})
-        _replace_directory(self.temporary, self.path)
+        replace_directory(self.temporary, self.path)
         return self.path
 
     def _flush(self) -> None:
@@ -155,23 +155,10 @@ class FeatureStore:
 
 def read_features(path: str | Path) -> FeatureStore:
     """Open a store written by `write_features` / `FeatureWriter` (or the folder holding `features.zarr`)."""
-    import zarr
-
     path = Path(path)
     if (path / "features.zarr").is_dir():
         path = path / "features.zarr"
     if not path.is_dir():
         raise InputNotFoundError(f"{path}: no such features store; create one with `spk preprocess ... --out DIR`")
-    try:
-        group = zarr.open_group(str(path), mode="r")
-        attrs = dict(group.attrs)
-    except Exception as error:
-        raise ManifestError(f"{path}: not a readable features store ({error})") from None
-    if attrs.get("schema") != FEATURES_SCHEMA:
-        raise ManifestError(f"{path}: not a speakembed features store; create one with `spk preprocess`")
-    if attrs.get("schema_version") != FEATURES_VERSION:
-        raise ManifestError(
-            f"{path}: features store version {attrs.get('schema_version')} is not supported "
-            f"(this spk reads version {FEATURES_VERSION}); re-create it with `spk preprocess`"
-        )
+    group = open_stamped_group(path, FEATURES_SCHEMA, FEATURES_VERSION, "features store", "spk preprocess")
     return FeatureStore(path, group)

@@ -61,7 +61,7 @@ def write_store(path: str | Path, store: EmbeddingStore) -> Path:
         ids[:] = np.array(store.item_ids, dtype=str)
     group.create_array("valid", data=store.valid.astype(bool), chunks=(min(rows, 65536),))
     group.attrs.update({"schema": STORE_SCHEMA, "schema_version": STORE_VERSION, **store.attrs})
-    _replace_directory(temporary, path)
+    replace_directory(temporary, path)
     return path
 
 
@@ -76,22 +76,29 @@ def read_store(path: str | Path) -> EmbeddingStore:
 
 
 def _read_one(path: Path) -> EmbeddingStore:
+    group = open_stamped_group(path, STORE_SCHEMA, STORE_VERSION, "embeddings store", "spk embed")
+    item_ids = [str(item_id) for item_id in group["item_ids"][:]]
+    return EmbeddingStore(item_ids, group["embeddings"][:], group["valid"][:], dict(group.attrs))
+
+
+def open_stamped_group(path: Path, schema: str, version: int, what: str, maker: str):
+    """Open the zarr group at `path` for reading after checking its schema name and version
+    (attrs `schema`, `schema_version`); ManifestError names the `maker` command to re-create it."""
     import zarr
 
     try:
         group = zarr.open_group(str(path), mode="r")
         attrs = dict(group.attrs)
     except Exception as error:
-        raise ManifestError(f"{path}: not a readable embeddings store ({error})") from None
-    if attrs.get("schema") != STORE_SCHEMA:
-        raise ManifestError(f"{path}: not a speakembed embeddings store; create one with `spk embed`")
-    if attrs.get("schema_version") != STORE_VERSION:
+        raise ManifestError(f"{path}: not a readable {what} ({error})") from None
+    if attrs.get("schema") != schema:
+        raise ManifestError(f"{path}: not a speakembed {what}; create one with `{maker}`")
+    if attrs.get("schema_version") != version:
         raise ManifestError(
-            f"{path}: embeddings store version {attrs.get('schema_version')} is not supported "
-            f"(this spk reads version {STORE_VERSION}); re-create it with `spk embed`"
+            f"{path}: {what} version {attrs.get('schema_version')} is not supported "
+            f"(this spk reads version {version}); re-create it with `{maker}`"
         )
-    item_ids = [str(item_id) for item_id in group["item_ids"][:]]
-    return EmbeddingStore(item_ids, group["embeddings"][:], group["valid"][:], attrs)
+    return group
 
 
 def _combine(folder: Path, shard_paths: list[Path]) -> EmbeddingStore:
@@ -133,7 +140,7 @@ def read_store_attrs(path: Path) -> dict | None:
         return None
 
 
-def _replace_directory(source: Path, target: Path) -> None:
+def replace_directory(source: Path, target: Path) -> None:
     """Move `source` to `target`; an existing `target` is kept aside until the move succeeds."""
     if not target.exists():
         os.replace(source, target)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import pandas as pd
 
 from speakembed.models.registry import DEFAULT_ENCODER
 from speakembed.pipelines.errors import ManifestError, OutputError
