@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/spk verify examples/audio/slt_1.flac examples/audio/slt_2.flac
 	$(BIN)/spk verify examples/audio/slt_1.flac examples/audio/awb_1.flac
+	mkdir -p out
 	$(BIN)/spk embed examples/audio --out out/examples --quiet
 	$(BIN)/spk verify --trials examples/trials.txt --embeddings out/examples --out out/examples/scores.parquet
 

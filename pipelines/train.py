@@ -89,6 +89,7 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
             losses = []
         if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
             _save(out_dir / "checkpoints" / f"step-{done:07d}", network, loss_function, optimizer, corpus, config, done, history)
+            _prune_checkpoints(out_dir / "checkpoints", config.keep_checkpoints)
     if rank == 0:
         _save(out_dir, network, loss_function, optimizer, corpus, config, config.steps, history, with_state=False)
     elapsed = time.perf_counter() - started
@@ -252,6 +253,14 @@ def _save(folder: Path, network, loss_function, optimizer, corpus: Corpus, confi
     for name in ("config.json", "model.safetensors", "meta.json"):
         os.replace(staging / name, folder / name)
     staging.rmdir()
+
+
+def _prune_checkpoints(folder: Path, keep: int) -> None:
+    """Delete all but the `keep` newest step-N checkpoints."""
+    import shutil
+
+    for old in sorted(folder.glob("step-*"))[: -max(1, keep)]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _arguments(model, config: TrainConfig) -> dict:

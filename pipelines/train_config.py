@@ -28,6 +28,7 @@ class TrainConfig:
     warmup_steps: int = 100
     grad_clip: float = 3.0
     checkpoint_every: int = 200
+    keep_checkpoints: int = 3  # older step-N folders are deleted (each is a full copy of the model)
     eval_every: int = 200
     dev_utterances: int = 200  # dev EER over all pairs of up to this many utterances
     spec_augment: bool = True
