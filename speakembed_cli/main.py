@@ -7,8 +7,7 @@ from __future__ import annotations
 import typer
 
 from speakembed import __version__
-from speakembed.commands import train, diarise, embed, evaluate, verify
-from speakembed.commands import preprocess
+from speakembed.commands import diarise, embed, evaluate, preprocess, train, verify
 from speakembed.commands.options import multi_value_command
 
 app = typer.Typer(
@@ -18,12 +17,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("preprocess", help=preprocess.HELP)(preprocess.preprocess)
+app.command("train", help=train.HELP)(train.train)
 app.command("embed", help=embed.HELP)(embed.embed)
 app.command("verify", help=verify.HELP)(verify.verify)
 app.command("diarise", help=diarise.HELP, cls=multi_value_command("--refs", "-r"))(diarise.diarise)
-app.command("train", help=train.HELP)(train.train)
 app.add_typer(evaluate.app, name="evaluate")
-app.command("preprocess", help=preprocess.HELP)(preprocess.preprocess)
 
 
 def _show_version(value: bool) -> None:
