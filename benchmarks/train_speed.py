@@ -29,20 +29,20 @@ Run (about 1 minute on 2 idle cores, 2-3 minutes on busy ones; the LSTM's traini
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from embed_speed import BUSY_LOAD, machine_info  # noqa: E402  (one machine description for every benchmark)
+
 REPO = Path(__file__).resolve().parent.parent
 ENCODERS = ("conv-transformer", "lstm")
 PHASES = ("train", "embed")
-BUSY_LOAD = 1.5  # 1-min load average above which other work is competing for the cores
 SPEAKERS, UTTERANCES = 16, 6  # GE2E N x M (TrainConfig defaults)
 CROP_FRAMES, N_MELS = 160, 40
 WINDOW_BATCH = 64
@@ -184,20 +184,6 @@ RATIO_KEYS = ("parameters", "weights_mb", "train_utt_per_s", "train_step_s", "tr
 def ratios(results: dict[str, dict]) -> dict:
     conv, lstm = results["conv-transformer"], results["lstm"]
     return {key: conv[key] / lstm[key] for key in RATIO_KEYS}
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "load_average_1m": os.getloadavg()[0]}
 
 
 def print_report(machine: dict, args, results: dict[str, dict], ratio: dict) -> None:
