@@ -7,16 +7,21 @@ from __future__ import annotations
 import numpy as np
 
 MAX_POINTS = 1500  # windows are pooled into at most this many points before the O(n^3) step
+MIN_NEIGHBOURS = 8
+PRUNE_FRACTIONS = (0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3)  # candidates for NME-SC
 
 
 def cluster_speakers(embeddings: np.ndarray, *, num_speakers: int | None = None, min_speakers: int = 1,
-                     max_speakers: int = 10, prune_fraction: float = 0.2, seed: int = 0) -> np.ndarray:
+                     max_speakers: int = 10, prune_fraction: float | None = None, seed: int = 0) -> np.ndarray:
     """Cluster unit-length embeddings (n, D); returns labels (n,) in 0..k-1.
 
     With `num_speakers` the count is fixed; otherwise it is the eigengap estimate, clipped to
-    [min_speakers, max_speakers]. Long recordings are pooled first: consecutive windows are
-    averaged in groups so that at most MAX_POINTS points enter the eigen-decomposition, and every
-    window then takes the label of its group.
+    [min_speakers, max_speakers]. The affinity keeps each row's strongest `prune_fraction` of
+    entries; None picks the fraction by normalised maximum eigengap (NME-SC, Park et al. 2019),
+    which adapts to the number of points per speaker (a fixed fraction merges speakers in long,
+    many-speaker recordings). Long recordings are pooled first: consecutive windows are averaged
+    in groups so that at most MAX_POINTS points enter the eigen-decomposition, and every window
+    then takes the label of its group.
     """
     count = len(embeddings)
     if count == 0:
@@ -25,38 +30,56 @@ def cluster_speakers(embeddings: np.ndarray, *, num_speakers: int | None = None,
     owners = np.arange(count) // group
     pooled = np.stack([embeddings[owners == index].mean(axis=0) for index in range(owners[-1] + 1)])
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-8)
-    return _spectral(pooled, num_speakers, min_speakers, max_speakers, prune_fraction, seed)[owners]
+    if len(pooled) <= 2 or num_speakers == 1 or max_speakers == 1:
+        return np.zeros(count, dtype=np.int64)
+    fractions = PRUNE_FRACTIONS if prune_fraction is None else (prune_fraction,)
+    spectra = [_spectrum(pooled, fraction) for fraction in fractions]
+    upper = min(max_speakers, len(pooled) - 1)
+    lower = max(1, min_speakers)
+    # NME: the fraction whose largest eigengap is biggest relative to how much it prunes away
+    best = min(range(len(fractions)), key=lambda index: _kept(fractions[index], len(pooled)) / len(pooled)
+               / max(_largest_gap(spectra[index][0], lower, upper)[1], 1e-9))
+    eigenvalues, eigenvectors = spectra[best]
+    if num_speakers is None:
+        num_speakers = _largest_gap(eigenvalues, lower, upper)[0]
+    return _kmeans_on_spectrum(eigenvectors, min(num_speakers, len(pooled)), seed)[owners]
 
 
-def _spectral(points: np.ndarray, num_speakers, min_speakers, max_speakers, prune_fraction, seed) -> np.ndarray:
+def _spectrum(points: np.ndarray, prune_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the normalised Laplacian of the pruned affinity."""
     from scipy.linalg import eigh
+
+    affinity = _pruned_affinity(points, prune_fraction)
+    scale = 1 / np.sqrt(affinity.sum(axis=1).clip(1e-8))
+    laplacian = np.eye(len(points)) - scale[:, None] * affinity * scale[None, :]
+    return eigh(laplacian)
+
+
+def _largest_gap(eigenvalues: np.ndarray, lower: int, upper: int) -> tuple[int, float]:
+    """(k, gap): the count in [lower, upper] after which the eigenvalues jump the most."""
+    gaps = np.diff(eigenvalues[: upper + 1])[lower - 1 : upper]
+    return lower + int(np.argmax(gaps)), float(gaps.max())
+
+
+def _kmeans_on_spectrum(eigenvectors: np.ndarray, num_speakers: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    count = len(points)
-    if count <= 2 or num_speakers == 1 or max_speakers == 1:
-        return np.zeros(count, dtype=np.int64)
-    affinity = _pruned_affinity(points, prune_fraction)
-    degree = affinity.sum(axis=1)
-    scale = 1 / np.sqrt(degree.clip(1e-8))
-    laplacian = np.eye(count) - scale[:, None] * affinity * scale[None, :]
-    eigenvalues, eigenvectors = eigh(laplacian)
-    upper = min(max_speakers, count - 1)
-    if num_speakers is None:
-        gaps = np.diff(eigenvalues[: upper + 1])
-        lower = max(1, min_speakers)
-        num_speakers = lower + int(np.argmax(gaps[lower - 1 : upper]))
-    num_speakers = int(min(max(num_speakers, 1), count))
-    if num_speakers == 1:
-        return np.zeros(count, dtype=np.int64)
+    if num_speakers <= 1:
+        return np.zeros(len(eigenvectors), dtype=np.int64)
     spectral = eigenvectors[:, :num_speakers]
-    spectral /= np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-8)
+    spectral = spectral / np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-8)
     return KMeans(num_speakers, n_init=10, random_state=seed).fit_predict(spectral).astype(np.int64)
 
 
+def _kept(prune_fraction: float, count: int) -> int:
+    """Neighbours each point keeps; at least MIN_NEIGHBOURS so a speaker's points stay connected."""
+    return min(count, max(MIN_NEIGHBOURS, int(round(prune_fraction * count))))
+
+
 def _pruned_affinity(points: np.ndarray, prune_fraction: float) -> np.ndarray:
-    """Cosine affinity keeping each row's strongest `prune_fraction` (at least 2), symmetrised."""
+    """Cosine affinity keeping each row's strongest `prune_fraction` (see `_kept`), symmetrised."""
     affinity = np.clip(points @ points.T, 0, None)
-    keep = max(2, int(round(prune_fraction * len(points))))
+    keep = _kept(prune_fraction, len(points))
     threshold = -np.sort(-affinity, axis=1)[:, keep - 1 : keep]
     pruned = np.where(affinity >= threshold, affinity, 0.0)
     return (pruned + pruned.T) / 2

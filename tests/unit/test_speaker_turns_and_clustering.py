@@ -86,3 +86,9 @@ def test_reference_names_from_stems_or_explicit_names():
 def test_a_fragment_shorter_than_the_lead_is_not_a_handover():
     turns = [Turn(0.0, 3.0, 0, 0.9), Turn(3.0, 3.3, 1, 0.9), Turn(3.3, 6.0, 0, 0.9)]
     assert not any(t.overlap for t in add_overlaps_at_handovers(turns, 0.5, speech_s=[(0.0, 6.0)]))
+
+
+def test_many_speakers_with_many_windows_each_are_all_found():
+    points, truth = clusters(10, per_cluster=150, spread=0.35, seed=3)
+    labels = cluster_speakers(points)
+    assert len(set(labels)) == 10
