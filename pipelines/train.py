@@ -149,7 +149,7 @@ def _random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> n
 def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, config, device) -> float:
     torch.manual_seed(hash((config.seed, step, rank)) % 2**63)  # dropout and augmentation masks
     batch = sample_batch(corpus, config, step, rank).to(device)
-    inputs = _spec_augment(batch) if config.spec_augment else batch
+    inputs = _spec_augment(batch, np.random.default_rng([config.seed, step, rank, 1])) if config.spec_augment else batch
     _set_learning_rate(optimizer, config, step)
     network.train()
     embeddings = network(inputs)
@@ -168,19 +168,11 @@ def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, 
     return float(loss.detach())
 
 
-def _spec_augment(batch: torch.Tensor) -> torch.Tensor:
-    """Zero one random band of up to 5 mels and one span of up to 10 frames per crop."""
-    masked = batch.clone()
-    count, frames, mels = batch.shape
-    band_starts = torch.randint(0, mels - 5, (count,))
-    band_widths = torch.randint(0, 6, (count,))
-    span_starts = torch.randint(0, frames - 10, (count,))
-    span_widths = torch.randint(0, 11, (count,))
-    mean = batch.mean()
-    for row in range(count):
-        masked[row, :, band_starts[row] : band_starts[row] + band_widths[row]] = mean
-        masked[row, span_starts[row] : span_starts[row] + span_widths[row], :] = mean
-    return masked
+def _spec_augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """One frequency band and one time span masked in every crop (SpecAugment)."""
+    from speakembed.models.augment import spec_augment
+
+    return torch.stack([spec_augment(crop, rng) for crop in batch])
 
 
 def _set_learning_rate(optimizer, config: TrainConfig, step: int) -> None:
