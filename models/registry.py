@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from speakembed.models.frontend import MelConfig
-from speakembed.pipelines.errors import MissingDependencyError, SpeakEmbedError
+from speakembed.pipelines.errors import MissingDependencyError, UsageError
 
 CARDS = Path(__file__).parent / "cards"
 
@@ -103,8 +103,10 @@ DEFAULT_ENCODER = "lstm"
 
 
 def encoder_spec(name: str) -> EncoderSpec:
+    if name == "conv-transformer":
+        raise UsageError("no pretrained conv-transformer ships yet; train one with `spk train` and pass --checkpoint DIR")
     if name not in ENCODERS:
-        raise SpeakEmbedError(f"unknown encoder '{name}'; choose one of: {', '.join(sorted(ENCODERS))}")
+        raise UsageError(f"unknown encoder '{name}'; choose one of: {', '.join(sorted(ENCODERS))} (or --checkpoint DIR)")
     return ENCODERS[name]
 
 

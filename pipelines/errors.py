@@ -13,6 +13,12 @@ class SpeakEmbedError(Exception):
     exit_code = 1
 
 
+class UsageError(SpeakEmbedError):
+    """An option names something that does not exist (an unknown encoder, ...)."""
+
+    exit_code = 2
+
+
 class InputNotFoundError(SpeakEmbedError):
     """A file or folder named by the user does not exist, or a folder holds no audio."""
 
@@ -58,7 +64,7 @@ FAILURE_REASONS = ("missing", "unreadable", "empty", "silent", "no_speech", "too
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (please report it)",
-    2: "invalid command-line usage",
+    2: "invalid command-line usage (unknown option, encoder or value)",
     3: "input not found (missing file or folder, folder without audio)",
     4: "unreadable audio (corrupt file, unsupported format, decoder missing)",
     5: "unusable audio (empty, silent, or shorter than the encoder's minimum)",

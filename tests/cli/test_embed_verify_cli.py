@@ -93,11 +93,13 @@ def test_embed_segments_manifest_uses_segment_ids(make_wav, tmp_path):
         (lambda bad, tmp: ["verify", bad["too_short"], bad["clipped"], "--vad", "energy"], 5, "shorter than"),
         (lambda bad, tmp: ["verify", bad["clipped"]], 2, "exactly two recordings"),
         (lambda bad, tmp: ["verify", bad["clipped"], bad["clipped"], "--vad", "webrtc"], 2, "is not one of"),
+        (lambda bad, tmp: ["verify", bad["clipped"], bad["clipped"], "--encoder", "xvector"], 2, "unknown encoder 'xvector'"),
+        (lambda bad, tmp: ["embed", bad["clipped"], "--out", tmp / "o", "--checkpoint", tmp], 3, "not a checkpoint folder"),
         (lambda bad, tmp: ["verify", "--trials", tmp / "absent.txt", "--embeddings", tmp, "--out", tmp / "s.parquet"], 3, "no such trial list"),
     ],
     ids=["missing-file", "folder-without-audio", "only-silence", "wrong-manifest", "missing-out-parent",
          "verify-missing", "verify-corrupt", "verify-text-file", "verify-empty", "verify-silent",
-         "verify-too-short", "verify-one-file", "unknown-vad", "missing-trials"],
+         "verify-too-short", "verify-one-file", "unknown-vad", "unknown-encoder", "not-a-checkpoint", "missing-trials"],
 )
 def test_bad_input_gets_one_line_error_and_exit_code(bad_audio, tmp_path, make_args, code, message):
     (tmp_path / "empty_dir").mkdir()
