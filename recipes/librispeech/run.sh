@@ -31,23 +31,10 @@ gpus=${GPUS:-1}    # processes (one per GPU) for torchrun
 jobs=${JOBS:-4}    # parallel `spk embed --shard K/N` parts in stage 4
 spk=${SPK:-spk}
 torchrun=${TORCHRUN:-torchrun}
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    --steps) steps=$2; shift 2 ;;
-    --librispeech) librispeech=$2; shift 2 ;;
-    --voxceleb1) voxceleb1=$2; shift 2 ;;
-    --gpus) gpus=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../parse_options.sh"
 [ "$gpus" -ge 1 ] && [ "$jobs" -ge 1 ] || { echo "--gpus and --jobs must be at least 1" >&2; exit 2; }
 log() { echo "$(date '+%H:%M:%S') [librispeech] $*"; }
 die() { echo "$(date '+%H:%M:%S') [librispeech] ERROR: $*" >&2; exit 1; }
-run_stage() { [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; }
 mkdir -p "$work"
 
 # name -> encoder trained in stage 3 (both with the same steps and GPUs, so they compare fairly)

@@ -16,18 +16,9 @@ work=exp/tiny
 steps=40
 spk=${SPK:-spk}
 python=${PYTHON:-python}
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    --steps) steps=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../parse_options.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "$(date '+%H:%M:%S') [tiny] $*"; }
-run_stage() { [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; }
 mkdir -p "$work"
 
 if run_stage 0; then
