@@ -46,6 +46,8 @@ test: setup system-deps
 
 bench: setup
 	$(BIN)/python benchmarks/embed_speed.py
+	$(BIN)/python benchmarks/diarise.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean-venv:
 	rm -rf $(VENV)
