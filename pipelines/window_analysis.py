@@ -113,7 +113,17 @@ class _StreamState:
         self._trim(max(self.buffer_start, min(self.next_window, self.num_samples - int(VAD_CONTEXT_S * self.rate))))
 
     def _speech_samples(self, start: int, end: int) -> int:
-        return sum(max(0, min(end, b) - max(start, a)) for a, b in self.speech if b > start and a < end)
+        return sum(min(end, b) - max(start, a) for a, b in self._overlapping(start, end))
+
+    def _overlapping(self, start: int, end: int):
+        """Speech regions overlapping [start, end). Windows are always near the end of what has
+        been seen, so the sorted regions are walked backwards: the cost does not grow with the
+        recording's length."""
+        for region_start, region_end in reversed(self.speech):
+            if region_end <= start:
+                return
+            if region_start < end:
+                yield region_start, region_end
 
     def _embed(self, embedder: SpeakerEmbedder, starts: list[int]) -> None:
         first, last_end = starts[0], starts[-1] + self.window
@@ -130,7 +140,7 @@ class _StreamState:
     def _power_gain(self, audio: np.ndarray, first: int, start: int) -> float:
         """Feature (power) scale that raises the window's speech to the target loudness."""
         end = start + self.window
-        parts = [audio[max(a, start) - first : min(b, end) - first] for a, b in self.speech if b > start and a < end]
+        parts = [audio[max(a, start) - first : min(b, end) - first] for a, b in reversed(list(self._overlapping(start, end)))]
         speech = np.concatenate(parts) if parts else audio[start - first : end - first]
         rms = float(np.sqrt(np.mean(np.square(speech.astype(np.float64) * INT16_MAX)))) if len(speech) else 0.0
         if rms == 0.0:
