@@ -124,3 +124,12 @@ def test_a_bad_recording_in_a_folder_is_recorded_and_skipped(meeting, bad_audio,
     failures = read_table(tmp_path / "out" / "failures.parquet", "failures")
     assert failures["item_id"].tolist() == ["broken"] and failures["reason"].tolist() == ["unreadable"]
     assert set(read_table(tmp_path / "out" / "diarisation.parquet", "diarisation")["recording_id"]) == {"meet"}
+
+
+def test_unknown_speech_can_be_clustered_into_new_voices(meeting, tmp_path):
+    result = spk("diarise", meeting / "meet.wav", "--refs", meeting / "A.wav", "--out", tmp_path / "out",
+                 "--vad", "energy", "--no-views", "-q", "--unknown-threshold", "0.7", "--cluster-unknown")
+    assert result.exit_code == 0, result.output
+    speakers = set(read_table(tmp_path / "out" / "diarisation.parquet", "diarisation")["speaker"])
+    assert "A" in speakers and "unknown" not in speakers
+    assert speakers - {"A"} and all(name.startswith("unknown_") for name in speakers - {"A"})
