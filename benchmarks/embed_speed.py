@@ -171,12 +171,17 @@ def run_child(method: str, args, warmup: Path) -> dict:
                "--warmup", str(warmup), "--repeat", str(args.repeat)]
     if args.trials:
         command += ["--trials", str(args.trials)]
-    print(f"running {METHODS[method]} ...", file=sys.stderr, flush=True)
+    return run_json_child(command, METHODS[method])
+
+
+def run_json_child(command: list[str], label: str) -> dict:
+    """Run one benchmark child in a fresh process; its result is the last JSON line it prints."""
+    print(f"running {label} ...", file=sys.stderr, flush=True)
     finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
     if finished.returncode != 0 or not lines:
         sys.stderr.write(finished.stderr[-3000:])
-        raise SystemExit(f"{METHODS[method]}: the benchmark child failed (exit status {finished.returncode})")
+        raise SystemExit(f"{label}: the benchmark child failed (exit status {finished.returncode})")
     return json.loads(lines[-1])
 
 

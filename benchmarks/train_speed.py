@@ -32,15 +32,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embed_speed import BUSY_LOAD, machine_info  # noqa: E402  (one machine description for every benchmark)
+from embed_speed import BUSY_LOAD, machine_info, run_json_child  # noqa: E402  (one machine description for every benchmark)
 
-REPO = Path(__file__).resolve().parent.parent
 ENCODERS = ("conv-transformer", "lstm")
 PHASES = ("train", "embed")
 SPEAKERS, UTTERANCES = 16, 6  # GE2E N x M (TrainConfig defaults)
@@ -154,13 +152,7 @@ def run_child(encoder: str, phase: str, args) -> dict:
                "--embed-batches", str(args.embed_batches), "--budget-s", str(args.budget_s)]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    print(f"running {encoder} {phase} ...", file=sys.stderr, flush=True)
-    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
-    if finished.returncode != 0 or not lines:
-        sys.stderr.write(finished.stderr[-3000:])
-        raise SystemExit(f"{encoder} {phase}: the benchmark child failed (exit status {finished.returncode})")
-    return json.loads(lines[-1])
+    return run_json_child(command, f"{encoder} {phase}")
 
 
 def combine(children: list[dict]) -> dict[str, dict]:
