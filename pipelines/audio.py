@@ -7,6 +7,7 @@ Resampling uses soxr (the high-quality resampler librosa also relies on).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -52,8 +53,7 @@ def audio_info(path: str | Path) -> AudioInfo:
     """Read the header of `path` without decoding the samples."""
     path = _existing_file(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
-        waveform, rate = _decode_with_ffmpeg(path, sample_rate=None)
-        return AudioInfo(path, rate, len(waveform), 1)
+        return _probe_with_ffprobe(path)
     import soundfile
 
     try:
@@ -174,6 +174,21 @@ def _decode_with_ffmpeg(
     return np.frombuffer(result.stdout, dtype=np.float32).copy(), rate
 
 
+def _probe_with_ffprobe(path: Path) -> AudioInfo:
+    """The first audio stream's rate, channels and length, read by ffprobe (ships with ffmpeg)."""
+    _require_ffmpeg(path)
+    command = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+               "stream=sample_rate,channels,duration", "-of", "json", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        stream = json.loads(result.stdout)["streams"][0]
+        rate = int(stream["sample_rate"])
+        return AudioInfo(path, rate, int(round(float(stream["duration"]) * rate)), int(stream["channels"]))
+    except (ValueError, KeyError, IndexError, TypeError):
+        detail = result.stderr.strip().splitlines()
+        raise UnreadableAudioError(f"{path}: ffprobe cannot read it ({detail[-1] if detail else 'no audio stream'})") from None
+
+
 def _refuse_if_too_long(info: AudioInfo, max_duration_s: float) -> None:
     if info.duration_s > max_duration_s:
         raise UnusableAudioError(
@@ -240,7 +255,7 @@ def _stream_with_ffmpeg(path: Path, sample_rate: int, block_s: float) -> Iterato
 
 
 def _require_ffmpeg(path: Path) -> None:
-    if shutil.which("ffmpeg") is None:
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
         raise MissingDependencyError(
             f"{path}: '{path.suffix}' files need ffmpeg; install it (Debian: apt-get install ffmpeg) "
             "or convert the file to WAV/FLAC"

@@ -89,7 +89,11 @@ def test_m4a_decodes_through_ffmpeg(tmp_path):
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(tmp_path / "x.wav"), "-c:a", "aac", str(tmp_path / "x.m4a")], check=True)
     decoded = load_audio(tmp_path / "x.m4a")
     assert abs(len(decoded) - len(signal)) < 0.1 * 16000
+    info = audio.audio_info(tmp_path / "x.m4a")  # read by ffprobe, not by decoding
+    assert info.sample_rate == 16000 and info.num_channels == 1 and abs(info.duration_s - 2.0) < 0.1
     assert len(np.concatenate(list(stream_audio(tmp_path / "x.m4a", 16000, block_s=0.5)))) == len(decoded)
     (tmp_path / "bad.m4a").write_bytes(b"garbage" * 100)
     with pytest.raises(UnreadableAudioError, match="ffmpeg cannot decode"):
         load_audio(tmp_path / "bad.m4a")
+    with pytest.raises(UnreadableAudioError, match="ffprobe cannot read"):
+        audio.audio_info(tmp_path / "bad.m4a")
