@@ -34,19 +34,33 @@ def save_checkpoint(folder: Path, *, encoder: str, arguments: dict, mel: MelConf
                     meta: dict, extra: dict[str, object] | None = None) -> Path:
     """Write a checkpoint folder atomically; `extra` maps file names to objects saved with torch.save
     (the trainer's optimizer and step state)."""
+
+    def write(temporary: Path) -> None:
+        config = {"encoder": encoder, "arguments": arguments, "frontend": mel.to_dict()}
+        write_model_files(temporary, config, network, meta)
+        for name, value in (extra or {}).items():
+            torch.save(value, temporary / name)
+
+    return write_folder_atomically(Path(folder), write)
+
+
+def write_model_files(folder: Path, config: dict, network: torch.nn.Module, meta: dict) -> None:
+    """config.json, model.safetensors (the network's weights) and meta.json into `folder`."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def write_folder_atomically(folder: Path, write) -> Path:
+    """Fill a temporary sibling folder with `write(temporary)`, then swap it in for `folder`, so a
+    killed process never leaves a half-written folder behind."""
     temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
-    config = {"encoder": encoder, "arguments": arguments, "frontend": mel.to_dict()}
-    (temporary / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
-    save_file(state, str(temporary / "model.safetensors"))
-    (temporary / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    for name, value in (extra or {}).items():
-        torch.save(value, temporary / name)
+    write(temporary)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(temporary, folder)

@@ -1,7 +1,8 @@
 """Encoder registry: a name (`--encoder`) -> architecture, frontend, rates, sizes and weights.
 
-Only encoders that work are registered. Later families (`conv-transformer`, `whisper`) add an
-`EncoderSpec` here and nothing else changes in the pipelines.
+Only encoders that work are registered: the LSTM (weights from the resemblyzer wheel) and the
+conv-transformer trained by SpeakEmbed (a checkpoint folder shipped in `models/pretrained/`, whose
+meta.json is its model card). A new family adds an `EncoderSpec` here and nothing else changes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +18,7 @@ from speakembed.models.frontend import MelConfig
 from speakembed.pipelines.errors import MissingDependencyError, UsageError
 
 CARDS = Path(__file__).parent / "cards"
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,6 @@ DEFAULT_ENCODER = "lstm"
 
 
 def encoder_spec(name: str) -> EncoderSpec:
-    if name == "conv-transformer":
-        raise UsageError("no pretrained conv-transformer ships yet; train one with `spk train` and pass --checkpoint DIR")
     if name not in ENCODERS:
         raise UsageError(f"unknown encoder '{name}'; choose one of: {', '.join(sorted(ENCODERS))} (or --checkpoint DIR)")
     return ENCODERS[name]
@@ -168,3 +168,20 @@ def _safetensors_state_dict(path: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(str(path))
+
+
+def _shipped_checkpoint(name: str, description: str) -> EncoderSpec | None:
+    """The spec of a checkpoint folder shipped in models/pretrained/NAME (None when absent)."""
+    folder = PRETRAINED / name
+    if not (folder / "model.safetensors").is_file():
+        return None
+    return replace(checkpoint_spec(folder), name=name, description=description)
+
+
+_conv_transformer = _shipped_checkpoint(
+    "conv-transformer",
+    "conv-transformer (conv stack + 4 transformer blocks, 1.4 M parameters), trained by SpeakEmbed on synthetic "
+    "voices with GE2E + distillation from the LSTM (models/pretrained/conv-transformer/README.md)",
+)
+if _conv_transformer is not None:
+    ENCODERS[_conv_transformer.name] = _conv_transformer

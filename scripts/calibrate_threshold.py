@@ -1,7 +1,7 @@
 """Calibrate an encoder's default verification threshold and record it in its model card.
 
 The threshold is the equal-error-rate operating point of cosine scores on a development trial
-list. Usage (the shipped card was made with the first command):
+list. Usage (the shipped cards were made with this command, --encoder lstm and conv-transformer):
 
     python scripts/calibrate_threshold.py --encoder lstm \
         --audio ../shared/data/dev/audio --trials ../shared/data/dev/trials.tsv
@@ -16,7 +16,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from speakembed.models.registry import CARDS
+from speakembed.models.registry import CARDS, PRETRAINED
 from speakembed.pipelines import embed, verify
 from speakembed.pipelines.manifests import read_table
 from speakembed.pipelines.metrics import equal_error_rate
@@ -37,6 +37,8 @@ def main() -> None:
     operating_point = equal_error_rate(scores["score"].to_numpy(), scores["label"].to_numpy(dtype=int))
 
     card_path = CARDS / f"{args.encoder}.json"
+    if not card_path.is_file():  # a checkpoint shipped in models/pretrained/: its meta.json is the card
+        card_path = PRETRAINED / args.encoder / "meta.json"
     card = json.loads(card_path.read_text())
     card["verification_threshold"] = round(operating_point.threshold, 4)
     card["calibration"] = {

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# How the shipped conv-transformer was made, from assets that install offline (see README.md here):
+#   stage 0  synthetic corpus: Kokoro voice mixtures, espeak-ng voices, klettres-data real voices
+#   stage 1  spk preprocess   -> manifests + log-mel features (speaker-disjoint train/dev split)
+#   stage 2  spk train        -> conv-transformer, GE2E + cosine distillation from the LSTM teacher
+#   stage 3  spk embed/evaluate the dev corpus (../shared/data/dev) with the trained model and the LSTM
+#   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
+#   stage 5  evaluate both from-scratch models on the dev corpus
+# Usage: recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--work DIR] [--dev DIR]
+# Every stage is safe to re-run: finished outputs are kept, a killed training run resumes.
+set -euo pipefail
+
+stage=0
+stop_stage=100
+work=exp/synthetic
+dev=../shared/data/dev
+spk=${SPK:-spk}
+python=${PYTHON:-python}
+. "$(dirname "$0")/../parse_options.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+log() { echo "$(date '+%H:%M:%S') [synthetic] $*"; }
+mkdir -p "$work"
+
+train() {  # train CONFIG OUT [extra spk train options]
+  local config=$1 out=$2; shift 2
+  if [ -f "$out/model.safetensors" ]; then log "$out exists, skipping"; return; fi
+  local resume=""
+  [ -d "$out/checkpoints" ] && resume="--resume"
+  "$spk" train --data "$work/data" --out "$out" --config "$config" $resume "$@"
+}
+
+evaluate() {  # evaluate NAME [spk embed options]: embeddings + report of the dev trials in $work/eval/NAME
+  local name=$1; shift
+  "$spk" embed "$dev/audio" --out "$work/eval/$name/embeddings" -q "$@"
+  "$spk" evaluate verification --embeddings "$work/eval/$name/embeddings" --trials "$dev/trials.tsv" \
+    --out "$work/eval/$name" | tee "$work/eval/$name/summary.txt"
+}
+
+if run_stage 0; then
+  log "stage 0: synthesising the corpus (resumes per speaker)"
+  "$python" "$here/local/make_corpus.py" "$work/corpus" --kokoro 40 --espeak 48 --utterances 8
+fi
+
+if run_stage 1; then
+  log "stage 1: preprocess"
+  "$spk" preprocess folder "$work/corpus" --out "$work/data" --dev-fraction 0.1 --test-fraction 0 -q
+fi
+
+if run_stage 2; then
+  log "stage 2: train the conv-transformer with the LSTM teacher"
+  train "$here/conf/distil.json" "$work/conv-transformer-distil"
+fi
+
+if run_stage 3; then
+  log "stage 3: evaluate on $dev"
+  mkdir -p "$work/eval"
+  evaluate conv-transformer-distil --checkpoint "$work/conv-transformer-distil"
+  evaluate lstm-pretrained --encoder lstm
+fi
+
+if run_stage 4; then
+  log "stage 4: equal budget from scratch (no teacher)"
+  train "$here/conf/scratch.json" "$work/scratch-conv-transformer" --encoder conv-transformer
+  train "$here/conf/scratch.json" "$work/scratch-lstm" --encoder lstm
+fi
+
+if run_stage 5; then
+  log "stage 5: evaluate the from-scratch models"
+  mkdir -p "$work/eval"
+  evaluate scratch-conv-transformer --checkpoint "$work/scratch-conv-transformer"
+  evaluate scratch-lstm --checkpoint "$work/scratch-lstm"
+fi
+log "done: $work"
