@@ -38,7 +38,7 @@ evaluate() {  # evaluate NAME [spk embed options]: embeddings + report of the de
 
 if run_stage 0; then
   log "stage 0: synthesising the corpus (resumes per speaker)"
-  "$python" "$here/local/make_corpus.py" "$work/corpus" --kokoro 40 --espeak 48 --utterances 8
+  "$python" "$here/local/make_corpus.py" "$work/corpus" --kokoro 60 --espeak 48 --utterances 8
 fi
 
 if run_stage 1; then

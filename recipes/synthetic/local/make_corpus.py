@@ -13,7 +13,7 @@
 Sentences come from a small grammar, so no text corpus is needed. Each speaker is written to a
 temporary folder and renamed when complete: re-running continues where a killed run stopped.
 
-    python recipes/synthetic/local/make_corpus.py OUT [--kokoro 40] [--espeak 48] [--utterances 8]
+    python recipes/synthetic/local/make_corpus.py OUT [--kokoro 60] [--espeak 48] [--utterances 8]
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def klettres_speakers(root: Path, utterances: int, rng: np.random.Generator) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--kokoro", type=int, default=40, help="number of Kokoro mixture voices")
+    parser.add_argument("--kokoro", type=int, default=60, help="number of Kokoro mixture voices")
     parser.add_argument("--espeak", type=int, default=48, help="number of espeak-ng voices")
     parser.add_argument("--utterances", type=int, default=8, help="utterances per speaker")
     parser.add_argument("--seed", type=int, default=0)
