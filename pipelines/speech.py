@@ -29,18 +29,24 @@ def prepare_speech(
     waveform = load_audio(
         path, spec.sample_rate, start_s=start_s, duration_s=duration_s, max_duration_s=max_duration_s
     )
-    check_usable(waveform, spec.sample_rate, path, spec.min_input_s)
+    return speech_in_waveform(waveform, spec, vad, name=str(path))
+
+
+def speech_in_waveform(waveform: np.ndarray, spec: EncoderSpec, vad: str = "silero", *, name: str = "audio") -> np.ndarray:
+    """The speech of a waveform at `spec.sample_rate`, loudness-normalised, float32 (samples,);
+    `name` labels the errors (UnusableAudioError when empty, silent, without enough speech)."""
+    check_usable(waveform, spec.sample_rate, name, spec.min_input_s)
     waveform = normalize_loudness(waveform)
     speech = keep_speech(waveform, speech_regions(waveform, spec.sample_rate, vad))
     if len(speech) == 0:
         raise UnusableAudioError(
-            f"{path}: the '{vad}' voice-activity detector found no speech; check the recording or "
+            f"{name}: the '{vad}' voice-activity detector found no speech; check the recording or "
             "try --vad energy / --vad none",
             "no_speech",
         )
     if len(speech) < spec.min_input_s * spec.sample_rate:
         raise UnusableAudioError(
-            f"{path}: only {len(speech) / spec.sample_rate:.2f} s of speech, the '{spec.name}' encoder "
+            f"{name}: only {len(speech) / spec.sample_rate:.2f} s of speech, the '{spec.name}' encoder "
             f"needs {spec.min_input_s:.2f} s; give a longer recording (or try --vad none)",
             "too_short",
         )

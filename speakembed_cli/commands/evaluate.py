@@ -141,3 +141,43 @@ def _print_verification(pipeline, report, out: Path | None) -> None:
     if out is not None:
         stdout.print(f"report written to {out / 'report.json'} and {out / 'report.md'}"
                      + (f", pictures: {', '.join(report.plots)}" if report.plots else ""))
+
+
+CLONE_HELP = """Measure `spk clone` on real speakers: similarity to the reference, intelligibility, speed.
+
+spk evaluate clone DATA [--speakers kal,slt] [--encoder lstm] [--judge conv-transformer] [--refine N] [--out DIR]
+
+DATA holds one folder of recordings per speaker; the first recording of each is the reference.
+SECS (cosine similarity of speaker embeddings) is measured by --judge, an encoder other than the
+one that conditions the TTS, for the clone, for the nearest stock Kokoro voice (the baseline) and
+for the speaker's other real recordings (the ceiling). WER: 20 sentences spoken by the clones and
+transcribed by Whisper-base offline. Needs the clone extra (pip install 'speakembed[clone]')."""
+
+
+@app.command("clone", help=CLONE_HELP)
+def clone(
+    data: Path = typer.Argument(..., help="Folder of SPEAKER/recording files."),
+    speakers: Optional[str] = typer.Option(None, "--speakers", help="Comma-separated speaker folders (default: all)."),
+    encoder: str = typer.Option("lstm", "--encoder", "-e", help="Encoder that conditions the TTS."),
+    judge: str = typer.Option("conv-transformer", "--judge", help="Encoder that measures similarity (not --encoder)."),
+    refine: int = typer.Option(0, "--refine", min=0, help="Rounds of voice search per speaker."),
+    wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe the clones with Whisper-base for the WER."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.json and report.md."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from dataclasses import asdict
+
+    from speakembed.console import progress_bar
+    from speakembed.pipelines import evaluate_clone as pipeline
+
+    config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, refine=refine, wer=wer)
+    names = [name.strip() for name in speakers.split(",") if name.strip()] if speakers else None
+    with user_errors(), progress_bar(not quiet) as progress:
+        report = pipeline.run(data, names, config=config, progress=progress)
+        if out is not None:
+            pipeline.write_report(report, out)
+    if as_json:
+        stdout.print_json(json.dumps(asdict(report)))
+        return
+    stdout.print(pipeline.markdown(report), highlight=False)

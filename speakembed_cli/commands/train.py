@@ -7,14 +7,18 @@ from typing import Optional
 
 import typer
 
+from speakembed.commands.options import check_choice
 from speakembed.console import progress_bar, stdout, user_errors
 
-HELP = """Train a speaker encoder (conv-transformer or lstm) with the GE2E loss.
+HELP = """Train a speaker encoder (conv-transformer or lstm) with the GE2E loss, or with `spk train clone-adapter` the adapter of `spk clone`.
 
-DATA is the output folder of `spk preprocess`. Settings come from defaults, then --config FILE (JSON), then the options, then --set KEY=VALUE (repeatable; model.* reaches the encoder arguments, e.g. --set model.num_layers=2). Checkpoints go to OUT/checkpoints every checkpoint_every steps; --resume continues the latest one exactly. Under `torchrun --nproc_per_node K` the processes train data-parallel."""
+DATA is the output folder of `spk preprocess`. Settings come from defaults, then --config FILE (JSON), then the options, then --set KEY=VALUE (repeatable; model.* reaches the encoder arguments, e.g. --set model.num_layers=2). Checkpoints go to OUT/checkpoints every checkpoint_every steps; --resume continues the latest one exactly. Under `torchrun --nproc_per_node K` the processes train data-parallel.
+
+spk train clone-adapter --data CORPUS --out DIR [--encoder lstm]: CORPUS is a folder made by recipes/synthetic/local/make_corpus.py (Kokoro voices and their kokoro_voices.tsv); the adapter learns to map the encoder's embedding of a voice to its Kokoro recipe."""
 
 
 def train(
+    target: Optional[str] = typer.Argument(None, metavar="[clone-adapter]", help="Omit to train an encoder; clone-adapter trains the adapter of spk clone."),
     data: Path = typer.Option(..., "--data", "-d", help="Folder written by `spk preprocess`."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the model and checkpoints."),
     encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="conv-transformer (default) or lstm."),
@@ -26,6 +30,10 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the latest checkpoint in OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
+    if target is not None:
+        check_choice(target, ("clone-adapter",), "[clone-adapter]")
+        _train_clone_adapter(data, out, encoder, steps, device, quiet)
+        return
     from speakembed.pipelines import train as pipeline
     from speakembed.pipelines.train_config import load_config
 
@@ -35,3 +43,15 @@ def train(
     eer = "n/a" if report.dev_eer is None else f"{100 * report.dev_eer:.2f} %"
     stdout.print(f"trained {config.encoder} for {report.steps} steps ({report.utterances_per_second:.0f} utterances/s): "
                  f"loss {report.final_loss:.3f}, dev EER {eer} -> {report.out_dir}")
+
+
+def _train_clone_adapter(corpus: Path, out: Path, encoder: str | None, steps: int | None, device: str | None, quiet: bool) -> None:
+    from speakembed.pipelines import train_clone_adapter as pipeline
+
+    config = pipeline.AdapterConfig(**{key: value for key, value in
+                                       {"encoder": encoder, "steps": steps, "device": device}.items() if value is not None})
+    with user_errors(), progress_bar(not quiet) as progress:
+        report = pipeline.run(corpus, out, config=config, progress=progress)
+    stdout.print(f"trained the clone adapter on {report.voices - report.held_out_voices} voices ({report.encoder_id}); "
+                 f"held-out voices: weight error {report.held_out_weight_error:.3f}, factor error "
+                 f"{report.held_out_factor_error:.3f} -> {report.out_dir}")

@@ -1,0 +1,206 @@
+"""`spk evaluate clone`: how close, how intelligible and how fast `spk clone` is.
+
+For each evaluation speaker (a folder of recordings), the first recording is the reference:
+- SECS: cosine similarity, by a *judge* encoder different from the one that conditions the TTS
+  (so the conditioning encoder does not grade its own work), between the reference and
+  (a) the clone speaking held-out sentences, (b) every stock Kokoro voice speaking the same
+  sentences — the nearest stock voice is the baseline the clone must beat — and (c) the speaker's
+  other real recordings: the ceiling.
+- WER: sentences spoken by the clones, transcribed by Whisper-base (CTranslate2, offline).
+- Real-time factor: synthesis wall time / audio duration.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speakembed.pipelines.audio import is_audio_file, resample
+from speakembed.pipelines.errors import InputNotFoundError, UsageError
+from speakembed.pipelines.kokoro import SAMPLE_RATE, phonemize
+from speakembed.pipelines.progress import Progress, report_progress
+
+# Twenty varied sentences (questions, numbers, names, long and short) for the WER.
+SENTENCES = [
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "The museum opens at nine o'clock on weekdays.",
+    "Would you like a cup of tea or a glass of cold water?",
+    "Seven small boats sailed across the bay before sunrise.",
+    "My brother bought three tickets for the concert on Saturday night.",
+    "It is raining again, so take your umbrella.",
+    "The doctor said that I should walk every morning.",
+    "Why did the train stop in the middle of the bridge?",
+    "She wrote a long letter to her grandmother in Scotland.",
+    "We need four eggs, some flour and a little sugar.",
+    "The children played football in the park until it got dark.",
+    "Turn left at the church and the hotel is on your right.",
+    "Nobody knew where the old key had been hidden.",
+    "The library will be closed for repairs next week.",
+    "Can you hear the birds singing outside the window?",
+    "He fixed the broken chair with glue and two nails.",
+    "Our flight to Madrid leaves at half past ten.",
+    "The garden looks beautiful in the spring.",
+    "I forgot my password, so I could not read my email.",
+    "Thank you very much for your help yesterday.",
+]
+
+
+@dataclass(frozen=True)
+class CloneEvalConfig:
+    encoder: str = "lstm"  # conditions the TTS (the clone adapter's encoder)
+    judge: str = "conv-transformer"  # measures SECS; must differ from `encoder`
+    refine: int = 0
+    secs_sentences: int = 2  # sentences per speaker for SECS (clone and every stock voice)
+    wer: bool = True
+    vad: str = "silero"
+    seed: int = 0
+
+
+@dataclass
+class SpeakerResult:
+    speaker: str
+    reference: str
+    secs_clone: float
+    secs_nearest_stock: float
+    nearest_stock_voice: str
+    secs_real_ceiling: float | None  # mean over the speaker's other recordings; None with only one
+    voice: str
+
+
+@dataclass
+class CloneEvalReport:
+    config: dict
+    speakers: list[SpeakerResult]
+    mean_secs_clone: float
+    mean_secs_nearest_stock: float
+    mean_secs_real_ceiling: float | None
+    wer: float | None
+    real_time_factor: float
+    judge_id: str
+    encoder_id: str
+    notes: list[str] = field(default_factory=list)
+
+
+def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalConfig = CloneEvalConfig(),
+        progress: Progress | None = None) -> CloneEvalReport:
+    """Evaluate the clone pipeline on DATA/<speaker>/* recordings (all speakers when `speakers` is None)."""
+    from speakembed.models.registry import load_encoder
+    from speakembed.pipelines.clone import CloneConfig, Cloner
+
+    if config.judge == config.encoder:
+        raise UsageError("the judge encoder must differ from the conditioning encoder (pass another --judge)")
+    recordings = _speaker_recordings(Path(data_dir), speakers)
+    cloner = Cloner.load(CloneConfig(encoder=config.encoder, refine=config.refine, vad=config.vad, seed=config.seed))
+    judge = load_encoder(config.judge)
+    texts = [phonemize(sentence) for sentence in SENTENCES]
+    stock = {name: _judge_embed(judge, [cloner.render(_stock_voice(cloner, name), text) for text in texts[: config.secs_sentences]], config.vad)
+             for name in cloner.voice_names}
+    results, synthesis_s, audio_s, transcripts = [], 0.0, 0.0, []
+    for index, (speaker, files) in enumerate(recordings.items()):
+        report_progress(progress, "cloning the evaluation speakers", index, len(recordings))
+        reference = cloner.reference_embedding([files[0]])
+        voice = cloner.predict_voice(reference)
+        if config.refine:
+            voice, _ = cloner.refine(voice, reference, config.refine, np.random.default_rng(config.seed))
+        started = time.perf_counter()
+        clips = [cloner.render(voice, text) for text in texts[: config.secs_sentences]]
+        synthesis_s += time.perf_counter() - started
+        audio_s += sum(len(clip) for clip in clips) / SAMPLE_RATE
+        results.append(_speaker_result(speaker, files, judge, clips, stock, voice.describe(cloner.voice_names), config.vad))
+        if config.wer:  # one WER sentence per speaker in turn, so every clone voice is heard
+            transcripts += [(sentence, cloner.render(voice, texts[i])) for i, sentence in enumerate(SENTENCES) if i % len(recordings) == index]
+    report_progress(progress, "cloning the evaluation speakers", len(recordings), len(recordings))
+    wer = _word_error_rate(transcripts, progress) if config.wer else None
+    ceilings = [r.secs_real_ceiling for r in results if r.secs_real_ceiling is not None]
+    return CloneEvalReport(
+        config=asdict(config), speakers=results,
+        mean_secs_clone=float(np.mean([r.secs_clone for r in results])),
+        mean_secs_nearest_stock=float(np.mean([r.secs_nearest_stock for r in results])),
+        mean_secs_real_ceiling=float(np.mean(ceilings)) if ceilings else None,
+        wer=wer, real_time_factor=synthesis_s / max(audio_s, 1e-9),
+        judge_id=judge.encoder_id, encoder_id=cloner.embedder.encoder_id,
+    )
+
+
+def _speaker_recordings(data_dir: Path, speakers: list[str] | None) -> dict[str, list[Path]]:
+    if not data_dir.is_dir():
+        raise InputNotFoundError(f"{data_dir}: no such folder; give a folder of SPEAKER/recording files")
+    names = speakers or sorted(path.name for path in data_dir.iterdir() if path.is_dir())
+    recordings = {}
+    for name in names:
+        files = sorted(path for path in (data_dir / name).rglob("*") if is_audio_file(path))
+        if not files:
+            raise InputNotFoundError(f"{data_dir / name}: no recordings for speaker '{name}'")
+        recordings[name] = files
+    if not recordings:
+        raise InputNotFoundError(f"{data_dir}: no speaker folders")
+    return recordings
+
+
+def _stock_voice(cloner, name: str):
+    from speakembed.pipelines.clone import Voice
+
+    return Voice(np.array([1.0 if voice == name else 0.0 for voice in cloner.voice_names]), 1.0)
+
+
+def _judge_embed(judge, waveforms_24k: list[np.ndarray], vad: str) -> np.ndarray:
+    """The judge's unit embeddings of 24 kHz clips, (clips, D)."""
+    from speakembed.pipelines.speech import speech_in_waveform
+
+    speech = [speech_in_waveform(resample(clip, SAMPLE_RATE, judge.spec.sample_rate), judge.spec, vad, name="synthesised speech")
+              for clip in waveforms_24k]
+    return judge.embed(speech)
+
+
+def _speaker_result(speaker: str, files: list[Path], judge, clips: list[np.ndarray], stock: dict[str, np.ndarray],
+                    voice: str, vad: str) -> SpeakerResult:
+    from speakembed.pipelines.speech import prepare_speech
+
+    real = judge.embed([prepare_speech(path, judge.spec, vad) for path in files])
+    reference, others = real[0], real[1:]
+    stock_scores = {name: float(np.mean(embeddings @ reference)) for name, embeddings in stock.items()}
+    nearest = max(stock_scores, key=stock_scores.get)
+    return SpeakerResult(
+        speaker=speaker, reference=files[0].name,
+        secs_clone=float(np.mean(_judge_embed(judge, clips, vad) @ reference)),
+        secs_nearest_stock=stock_scores[nearest], nearest_stock_voice=nearest,
+        secs_real_ceiling=float(np.mean(others @ reference)) if len(others) else None, voice=voice,
+    )
+
+
+def _word_error_rate(transcripts: list[tuple[str, np.ndarray]], progress: Progress | None) -> float:
+    from speakembed.pipelines.transcribe import Transcriber, word_error_rate
+
+    transcriber = Transcriber.load()
+    hypotheses = []
+    for index, (_, clip) in enumerate(transcripts):
+        report_progress(progress, "transcribing (Whisper-base)", index, len(transcripts))
+        hypotheses.append(transcriber.transcribe(resample(clip, SAMPLE_RATE, 16000)))
+    return word_error_rate([sentence for sentence, _ in transcripts], hypotheses)
+
+
+def write_report(report: CloneEvalReport, out_dir: str | Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    (out_dir / "report.md").write_text(markdown(report))
+    return [out_dir / "report.json", out_dir / "report.md"]
+
+
+def markdown(report: CloneEvalReport) -> str:
+    lines = ["# spk evaluate clone", "",
+             f"Conditioning encoder {report.encoder_id}; SECS judged by {report.judge_id}; refine {report.config['refine']}.", "",
+             "| speaker | SECS clone | SECS nearest stock voice | nearest stock | SECS real (ceiling) | clone voice |",
+             "|---|---|---|---|---|---|"]
+    for r in report.speakers:
+        ceiling = "n/a" if r.secs_real_ceiling is None else f"{r.secs_real_ceiling:.3f}"
+        lines.append(f"| {r.speaker} | {r.secs_clone:.3f} | {r.secs_nearest_stock:.3f} | {r.nearest_stock_voice} | {ceiling} | {r.voice} |")
+    ceiling = "n/a" if report.mean_secs_real_ceiling is None else f"{report.mean_secs_real_ceiling:.3f}"
+    lines += [f"| **mean** | **{report.mean_secs_clone:.3f}** | **{report.mean_secs_nearest_stock:.3f}** | | **{ceiling}** | |", "",
+              f"WER (Whisper-base, {len(SENTENCES)} sentences): " + ("n/a" if report.wer is None else f"{100 * report.wer:.1f} %"),
+              f"Real-time factor of synthesis: {report.real_time_factor:.3f}", ""]
+    return "\n".join(lines + report.notes) + "\n"

