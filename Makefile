@@ -8,9 +8,9 @@ TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
 # Debian packages the test suite uses: chromium (the interactive diarisation page is tested in a
-# real headless browser) and ffmpeg (m4a/aac input). Installed when missing and we are root;
-# otherwise those tests skip.
-TEST_DEBS := chromium ffmpeg
+# real headless browser), ffmpeg (m4a/aac input) and espeak-ng (phonemes for spk clone).
+# Installed when missing and we are root; otherwise those tests skip.
+TEST_DEBS := chromium ffmpeg espeak-ng
 
 .PHONY: setup system-deps demo test bench clean-venv
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	# Resemblyzer carries the pretrained GE2E weights; --no-deps because its own requirements
 	# pull webrtcvad, which fails to import on current setuptools (webrtcvad-wheels replaces it).
 	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,clone]'
 	touch $(STAMP)
 
 demo: setup
