@@ -166,7 +166,7 @@ class ConvTransformerEncoder(nn.Module):
 
         Returns (batch, embedding_size), unit length.
         """
-        lengths = self._checked_lengths(mels, lengths)
+        lengths = checked_lengths(mels, lengths, self._config["n_mels"], self.max_frames)
         hidden = normalize_per_utterance(mels, frame_mask(lengths, mels.shape[1]))
         for block in self.subsample:
             hidden, lengths = block(hidden, lengths)
@@ -178,22 +178,24 @@ class ConvTransformerEncoder(nn.Module):
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(EPSILON)
         return l2_normalize(self.output_projection(pooled))
 
-    def _checked_lengths(self, mels: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        """`lengths` as a long tensor on the input's device, after checking shapes and ranges."""
-        n_mels = self._config["n_mels"]
-        if mels.dim() != 3 or mels.shape[2] != n_mels:
-            raise ValueError(f"expected mels of shape (batch, frames, {n_mels}), got {tuple(mels.shape)}")
-        batch, frames, _ = mels.shape
-        if frames > self.max_frames:
-            raise ValueError(f"{frames} frames exceed max_frames={self.max_frames}; cut the input into windows")
-        if lengths is None:
-            return torch.full((batch,), frames, dtype=torch.long, device=mels.device)
-        if lengths.shape != (batch,):
-            raise ValueError(f"expected lengths of shape ({batch},), got {tuple(lengths.shape)}")
-        lengths = lengths.to(device=mels.device, dtype=torch.long)
-        if bool(((lengths < 1) | (lengths > frames)).any()):
-            raise ValueError(f"lengths must lie in [1, {frames}], got {lengths.tolist()}")
-        return lengths
+
+def checked_lengths(features: torch.Tensor, lengths: torch.Tensor | None, n_mels: int, max_frames: int) -> torch.Tensor:
+    """Valid frames per row of `features` (batch, frames, n_mels), as a (batch,) long tensor on its
+    device: all frames when `lengths` is None. Raises ValueError for a wrong shape, more than
+    `max_frames` frames, or a length outside [1, frames]."""
+    if features.dim() != 3 or features.shape[2] != n_mels:
+        raise ValueError(f"expected features of shape (batch, frames, {n_mels}), got {tuple(features.shape)}")
+    batch, frames, _ = features.shape
+    if frames > max_frames:
+        raise ValueError(f"{frames} frames exceed max_frames={max_frames}; cut the input into windows")
+    if lengths is None:
+        return torch.full((batch,), frames, dtype=torch.long, device=features.device)
+    if lengths.shape != (batch,):
+        raise ValueError(f"expected lengths of shape ({batch},), got {tuple(lengths.shape)}")
+    lengths = lengths.to(device=features.device, dtype=torch.long)
+    if bool(((lengths < 1) | (lengths > frames)).any()):
+        raise ValueError(f"lengths must lie in [1, {frames}], got {lengths.tolist()}")
+    return lengths
 
 
 def _validate_arguments(config: dict) -> None:

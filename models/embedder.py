@@ -79,3 +79,51 @@ class SpeakerEmbedder:
         sums = torch.zeros(len(waveforms), self.embedding_size, device=self.device)
         sums.index_add_(0, owner, window_embeddings)
         return l2_normalize(sums).cpu().numpy().astype(np.float32)
+
+
+@dataclass
+class WhisperEmbedder(SpeakerEmbedder):
+    """Whole utterances instead of partial windows, for the Whisper encoder (`frontend` is a
+    `WhisperFrontend`, `network` a `WhisperSpeakerEncoder`).
+
+    A waveform is cut into pieces of at most 30 s (at the quietest moment near each 30 s mark),
+    each piece is encoded whole, on its own frames only, and the piece embeddings are averaged,
+    weighted by their duration, then renormalised. `encode_windows` (fixed windows, as the
+    diarisation window analysis uses) works as in the base class.
+    """
+
+    @torch.inference_mode()
+    def embed(self, waveforms: list[np.ndarray], max_windows_per_batch: int = 8) -> np.ndarray:
+        """Embed each 16 kHz waveform (samples,): (num_waveforms, embedding_size) float32, unit rows.
+
+        Pieces of all waveforms are encoded together, `max_windows_per_batch` at a time, in order
+        of length (so little padding is encoded). A waveform shorter than one 10 ms frame gives a
+        zero row.
+        """
+        from speakembed.pipelines.transcribe import split_windows
+
+        pieces, owners = [], []
+        for owner, waveform in enumerate(waveforms):
+            for piece in split_windows(np.asarray(waveform, dtype=np.float32)):
+                if self.frontend.num_frames(len(piece)) > 0:
+                    pieces.append(self.features(piece))
+                    owners.append(owner)
+        sums = torch.zeros(len(waveforms), self.embedding_size, device=self.device)
+        if pieces:
+            lengths = torch.tensor([len(piece) for piece in pieces], device=self.device)
+            embeddings = self.encode_pieces(pieces, max_windows_per_batch)
+            sums.index_add_(0, torch.tensor(owners, device=self.device), embeddings * lengths[:, None])
+        return l2_normalize(sums).cpu().numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def encode_pieces(self, pieces: list[torch.Tensor], max_pieces_per_batch: int = 8) -> torch.Tensor:
+        """One unit-length embedding per piece of (frames_i, n_mels) features: (pieces, D), in the
+        order given. Pieces are batched by length and zero-padded to the longest of their batch."""
+        order = sorted(range(len(pieces)), key=lambda index: len(pieces[index]))
+        embeddings = torch.zeros(len(pieces), self.embedding_size, device=self.device)
+        for start in range(0, len(order), max_pieces_per_batch):
+            chosen = order[start : start + max_pieces_per_batch]
+            batch = torch.nn.utils.rnn.pad_sequence([pieces[index] for index in chosen], batch_first=True)
+            lengths = torch.tensor([len(pieces[index]) for index in chosen], device=self.device)
+            embeddings[chosen] = self.network(batch, lengths)
+        return embeddings

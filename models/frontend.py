@@ -94,3 +94,45 @@ class MelFrontend(torch.nn.Module):
         power = spectrum.real.square() + spectrum.imag.square()
         mels = torch.matmul(self.mel_filters, power).transpose(-1, -2)
         return torch.log(mels + 1e-6) if self.config.log else mels
+
+
+WHISPER_MEL = MelConfig(sample_rate=16000, window_ms=25.0, hop_ms=10.0, n_mels=80, log=True)
+
+
+def whisper_log_mel(waveforms: torch.Tensor) -> torch.Tensor:
+    """Whisper's log-mel input: 16 kHz waveforms (batch, samples) -> (batch, 80, samples // 160).
+
+    Power STFT (n_fft 400, hop 160, Hann, reflect-centred, last frame dropped), Slaney mel filters,
+    log10 clamped 8 below each waveform's maximum, scaled (x + 4) / 4 (roughly [-1, 1]); float32.
+    Whisper pads every input to 30 s (480000 samples -> 3000 frames) before this.
+    """
+    config = WHISPER_MEL
+    window = torch.hann_window(config.n_fft, device=waveforms.device)
+    spectrum = torch.stft(waveforms, config.n_fft, config.hop_length, window=window, center=True,
+                          pad_mode="reflect", return_complex=True)
+    power = spectrum[..., :-1].abs().square()
+    filters = torch.from_numpy(slaney_mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
+    log_mels = torch.clamp(filters.to(power.device) @ power, min=1e-10).log10()
+    log_mels = torch.maximum(log_mels, log_mels.amax(dim=(-2, -1), keepdim=True) - 8.0)
+    return (log_mels + 4.0) / 4.0
+
+
+class WhisperFrontend(torch.nn.Module):
+    """A 16 kHz waveform (samples,) -> Whisper log-mel frames (samples // 160, 80), exactly the
+    first frames of the features of the same audio zero-padded to Whisper's 30 s window.
+
+    Frames-first like `MelFrontend`; `config` is `WHISPER_MEL` (80 bands, 10 ms hop).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.config = WHISPER_MEL
+
+    def num_frames(self, num_samples: int) -> int:
+        return num_samples // self.config.hop_length
+
+    @torch.no_grad()
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        # The zeros stand in for the 30 s padding: the last frames see silence, not reflected audio.
+        padded = torch.nn.functional.pad(waveform, (0, self.config.n_fft))
+        return whisper_log_mel(padded)[..., : self.num_frames(waveform.shape[-1])].transpose(-1, -2)

