@@ -1,4 +1,5 @@
-"""Training losses: the GE2E softmax loss and cosine distillation towards a teacher encoder."""
+"""Training losses: the GE2E softmax loss, cosine distillation towards a teacher encoder, and
+the batch-hard triplet and NT-Xent losses of the Whisper encoder."""
 
 from __future__ import annotations
 
@@ -94,3 +95,78 @@ def _check_batch(embeddings: torch.Tensor) -> None:
     speakers, utterances, _ = embeddings.shape
     if speakers < 2 or utterances < 2:
         raise ValueError(f"GE2E needs N >= 2 speakers and M >= 2 utterances each, got N={speakers}, M={utterances}")
+
+
+def pairwise_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between all rows: (batch, D) -> (batch, batch).
+
+    From the differences themselves (exact, unlike the Gram-matrix shortcut for close pairs), with
+    the squares floored at 1e-12 before the square root, so the gradient stays finite where two
+    embeddings coincide (the diagonal among them).
+    """
+    differences = embeddings[:, None, :] - embeddings[None, :, :]
+    return differences.square().sum(dim=-1).clamp_min(1e-12).sqrt()
+
+
+def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Online batch-hard triplet loss (Hermans et al. 2017), a scalar tensor.
+
+    embeddings (batch, D); labels (batch,) speaker ids. For each anchor, the hardest positive is
+    the farthest embedding of the same speaker and the hardest negative the nearest embedding of
+    another speaker (Euclidean); the loss is the mean of max(0, d_pos - d_neg + margin) over the
+    anchors that have both. A batch where no anchor has both gives 0 (still part of the graph).
+    """
+    _check_pair_inputs(embeddings, labels)
+    distances = pairwise_distances(embeddings)
+    same = labels[:, None] == labels[None, :]
+    positives = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    hardest_positive = distances.masked_fill(~positives, float("-inf")).amax(dim=1)
+    hardest_negative = distances.masked_fill(same, float("inf")).amin(dim=1)
+    usable = positives.any(dim=1) & (~same).any(dim=1)
+    if not bool(usable.any()):
+        return embeddings.sum() * 0.0
+    return torch.relu(hardest_positive[usable] - hardest_negative[usable] + margin).mean()
+
+
+def nt_xent_loss(views: torch.Tensor, other_views: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """Normalised temperature-scaled cross entropy (SimCLR, Chen et al. 2020), a scalar tensor.
+
+    views, other_views: (batch, D), row i of both from the same utterance (e.g. clean and
+    augmented). Each of the 2 * batch embeddings must pick its partner among the other
+    2 * batch - 1 by cosine similarity / temperature; the loss is the mean cross entropy.
+    """
+    if views.dim() != 2 or views.shape != other_views.shape or len(views) < 2:
+        raise ValueError(f"NT-Xent expects two views of one shape (batch >= 2, D), got {tuple(views.shape)} "
+                         f"and {tuple(other_views.shape)}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    embeddings = l2_normalize(torch.cat([views, other_views]))
+    logits = (embeddings @ embeddings.T) / temperature
+    count = len(embeddings)
+    logits = logits.masked_fill(torch.eye(count, dtype=torch.bool, device=logits.device), float("-inf"))
+    half = len(views)
+    partners = torch.cat([torch.arange(half, count), torch.arange(0, half)]).to(logits.device)
+    return nn.functional.cross_entropy(logits, partners)
+
+
+class TripletNTXentLoss(nn.Module):
+    """total = nt_xent_weight * NT-Xent(utterances, augmented views) + batch-hard triplet(utterances).
+
+    The triplet term sees the utterance embeddings with their speaker labels; the NT-Xent term pulls
+    each utterance towards its own augmented view and away from every other embedding of the batch.
+    """
+
+    def __init__(self, margin: float = 1.0, temperature: float = 0.5, nt_xent_weight: float = 1.0):
+        super().__init__()
+        self.margin, self.temperature, self.nt_xent_weight = margin, temperature, nt_xent_weight
+
+    def forward(self, embeddings: torch.Tensor, augmented: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """embeddings, augmented (batch, D); labels (batch,). A scalar tensor."""
+        triplet = batch_hard_triplet_loss(embeddings, labels, self.margin)
+        return self.nt_xent_weight * nt_xent_loss(embeddings, augmented, self.temperature) + triplet
+
+
+def _check_pair_inputs(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    if embeddings.dim() != 2 or labels.shape != (len(embeddings),):
+        raise ValueError(f"expected embeddings (batch, D) and labels (batch,), got {tuple(embeddings.shape)} "
+                         f"and {tuple(labels.shape)}")
