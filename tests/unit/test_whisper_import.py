@@ -208,16 +208,16 @@ def test_packaged_whisper_base_matches_ctranslate2_on_speech(whisper_cache, tmp_
     features = transcribe.log_mel_windows(speech)  # (1, 80, 3000)
     encoder = load_whisper_encoder()
     with torch.no_grad():
-        ours = encoder(torch.from_numpy(features)).last_hidden_state.numpy().ravel()
+        ours = encoder(torch.from_numpy(features)).last_hidden_state.numpy().ravel().astype(np.float64)
     runtime = ctranslate2.models.Whisper(str(transcribe.model_dir()), device="cpu", compute_type="float32")
-    theirs = np.array(runtime.encode(ctranslate2.StorageView.from_array(features))).ravel()
+    theirs = np.array(runtime.encode(ctranslate2.StorageView.from_array(features))).ravel().astype(np.float64)
     max_abs = float(np.abs(ours - theirs).max())
     cosine = float(ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs))
     record_property("max_abs_difference", max_abs)
     record_property("cosine", cosine)
     print(f"\nWhisper-base encoder vs CTranslate2: max abs difference {max_abs:.2e}, cosine {cosine:.7f}")
     assert cosine > 0.999
-    assert max_abs < 5e-3  # fp16 weights computed in float32 by both; about 5e-4 measured
+    assert max_abs < 5e-3  # fp16 weights computed in float32 by both; about 6e-4 measured
 
 
 @needs_model
