@@ -24,6 +24,7 @@ from speakembed.pipelines.errors import InputNotFoundError, ManifestError, Outpu
 from speakembed.pipelines.progress import Progress, report_progress
 
 VOICES_TABLE = "kokoro_voices.tsv"
+DRAWS = 8  # random utterance subsets per voice per step
 FACTOR_LOSS_WEIGHT = 25.0  # log factors are ~0.1: weigh their squared error like the mixture's cross-entropy
 
 
@@ -108,24 +109,45 @@ def embed_speakers(corpus_dir: Path, speakers: list[str], embedder, vad: str, pr
 
 def fit(adapter, embeddings: list[np.ndarray], weights: np.ndarray, log_factors: np.ndarray, config: AdapterConfig,
         progress: Progress | None) -> None:
-    """Adam on (mean of 1-4 random utterance embeddings of a voice -> its recipe), 8 draws per voice per step."""
+    """Adam on (mean of 1-4 random utterance embeddings of a voice -> its recipe), DRAWS per voice per step."""
     import torch
 
     rng = np.random.default_rng(config.seed)
+    padded, counts = _pad(embeddings)
     optimizer = torch.optim.Adam(adapter.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    targets = torch.from_numpy(np.repeat(weights, 8, axis=0))
-    target_factors = torch.from_numpy(np.repeat(log_factors, 8))
+    targets = torch.from_numpy(np.repeat(weights, DRAWS, axis=0))
+    target_factors = torch.from_numpy(np.repeat(log_factors, DRAWS))
     adapter.train()
     for step in range(config.steps):
-        inputs = torch.from_numpy(np.stack([_mean_of_random(voice, rng) for voice in embeddings for _ in range(8)]))
+        inputs = torch.from_numpy(_random_subset_means(padded, counts, rng))
         logits, log_factor = adapter(inputs)
         cross_entropy = -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
         loss = cross_entropy + FACTOR_LOSS_WEIGHT * ((log_factor - target_factors) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        report_progress(progress, f"training the adapter (loss {float(loss):.3f})", step + 1, config.steps)
+        report_progress(progress, f"training the adapter (loss {loss.item():.3f})", step + 1, config.steps)
     adapter.eval()
+
+
+def _pad(embeddings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged per-voice embeddings -> (voices, most utterances, D) zero-padded, and the counts (voices,)."""
+    counts = np.array([len(voice) for voice in embeddings])
+    padded = np.zeros((len(embeddings), counts.max(), embeddings[0].shape[1]), np.float32)
+    for index, voice in enumerate(embeddings):
+        padded[index, : len(voice)] = voice
+    return padded, counts
+
+
+def _random_subset_means(padded: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """DRAWS unit means per voice, each of 1-4 random distinct utterances: (voices * DRAWS, D)."""
+    voices, most, _ = padded.shape
+    counts = np.repeat(counts, DRAWS)
+    sizes = rng.integers(1, np.minimum(counts, 4) + 1)
+    keys = np.where(np.arange(most) < counts[:, None], rng.random((voices * DRAWS, most)), np.inf)
+    ranks = keys.argsort(axis=1).argsort(axis=1)  # a random order of each voice's real utterances
+    chosen = (ranks < sizes[:, None]).astype(np.float32)
+    return unit_length(np.einsum("nu,nud->nd", chosen, np.repeat(padded, DRAWS, axis=0)))
 
 
 def held_out_errors(adapter, embeddings: list[np.ndarray], weights: np.ndarray, log_factors: np.ndarray) -> tuple[float, float]:
@@ -142,11 +164,6 @@ def held_out_errors(adapter, embeddings: list[np.ndarray], weights: np.ndarray, 
     weight_error = 0.5 * np.abs(predicted - weights).sum(axis=1).mean()
     factor_error = np.abs(np.exp(log_factor.numpy()) - np.exp(log_factors)).mean()
     return float(weight_error), float(factor_error)
-
-
-def _mean_of_random(voice: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    picks = rng.choice(len(voice), size=int(rng.integers(1, min(4, len(voice)) + 1)), replace=False)
-    return unit_length(voice[picks].mean(axis=0))
 
 
 def _hash_fraction(name: str) -> float:

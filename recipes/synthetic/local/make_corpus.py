@@ -127,6 +127,8 @@ def espeak_speakers(root: Path, count: int, utterances: int, rng: np.random.Gene
         dialect, variant = rng.choice(ESPEAK_DIALECTS), rng.choice(variants)
         pitch, rate = int(rng.integers(20, 80)), int(rng.integers(140, 190))
         texts = [sentence(rng) for _ in range(utterances)]
+        if (root / f"espeak{index:03d}").is_dir():
+            continue
         clips = []
         for text in texts:
             wav = subprocess.run(["espeak-ng", "-v", f"{dialect}+{variant}", "-p", str(pitch), "-s", str(rate),
@@ -146,11 +148,12 @@ def klettres_speakers(root: Path, utterances: int, rng: np.random.Generator) -> 
         if len(clips) < 10:
             continue
         for factor, suffix in ((1.0, ""), (0.9, "_slow"), (1.12, "_fast")):
-            joined = []
-            for _ in range(utterances):
-                picks = rng.choice(len(clips), size=min(len(clips), int(rng.integers(5, 9))), replace=False)
-                gap = np.zeros(int(0.12 * RATE), np.float32)
-                joined.append(np.concatenate([np.concatenate([finish(*clips[pick], factor), gap]) for pick in picks]))
+            choices = [rng.choice(len(clips), size=min(len(clips), int(rng.integers(5, 9))), replace=False)
+                       for _ in range(utterances)]
+            if (root / f"klettres_{language}{suffix}").is_dir():
+                continue
+            gap = np.zeros(int(0.12 * RATE), np.float32)
+            joined = [np.concatenate([np.concatenate([finish(*clips[pick], factor), gap]) for pick in picks]) for picks in choices]
             write_speaker(root, f"klettres_{language}{suffix}", joined)
 
 
