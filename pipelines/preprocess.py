@@ -6,7 +6,8 @@ Output folder layout:
                             speaker, split (train/dev/test, speaker-disjoint), text, language, and
                             gender when the corpus gives it
     OUT/trials.parquet      the corpus's trial list with segment ids (VoxCeleb, when ROOT has one)
-    OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/features.py)
+    OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/features.py);
+                            attrs `frontend_name` says which frontend made them (`lstm`/`whisper`)
     OUT/failures.parquet    one row per recording that could not be used, with the reason
     OUT/report.json         counts per split, hours, failures, timings
 Running again with the same corpus and config finds the features store up to date and does nothing.
@@ -37,7 +38,9 @@ from speakembed.pipelines.progress import Progress, report_progress
 from speakembed.pipelines.runs import prepare_output, speech_or_failure, write_failures
 from speakembed.pipelines.stores import read_store_attrs
 
-FRONTENDS = ("lstm",)  # `whisper` comes later: a frontend name maps to a registered encoder's rates
+# A frontend name maps to a registered encoder's rates: `lstm` (40 natural-log mels, for the GE2E
+# encoders) or `whisper` (Whisper's 80 scaled log10 mels, for `spk train --encoder whisper`).
+FRONTENDS = ("lstm", "whisper")
 OUTPUTS = ("recordings.parquet", "segments.parquet", "failures.parquet")
 
 
@@ -87,7 +90,8 @@ class PreprocessReport:
 
 def frontend_spec(name: str) -> tuple[EncoderSpec, MelConfig]:
     """The encoder spec whose sample rate and shortest input apply, and the log-mel config, of
-    frontend `name` (`lstm`: 16 kHz, 40 mels, 25 ms windows every 10 ms, at least 0.5 s of speech)."""
+    frontend `name` (`lstm`: 16 kHz, 40 mels, 25 ms windows every 10 ms, at least 0.5 s of speech;
+    `whisper`: 16 kHz, 80 mels on Whisper's scale, one frame per 10 ms, no 30 s padding)."""
     if name not in FRONTENDS:
         raise UnknownFrontendError(f"unknown frontend '{name}'; choose one of: {', '.join(FRONTENDS)}")
     spec = encoder_spec(name)
@@ -141,7 +145,7 @@ def _extract_features(corpus: Corpus, spec: EncoderSpec, mel: MelConfig, vad: st
                       progress: Progress | None) -> tuple[list[tuple[Utterance, AudioInfo]], list[dict], int]:
     """Add each usable utterance's log-mel frames to `writer`; return (utterance, header) of the
     usable ones, the failures of the others, and the number of speech samples kept."""
-    frontend = _mel_frontend(mel)
+    frontend = _frontend(spec.name, mel)
     rows: list[tuple[Utterance, AudioInfo]] = []
     failures: list[dict] = []
     speech_samples = 0
@@ -180,14 +184,16 @@ def _write_tables(corpus: Corpus, rows: list[tuple[Utterance, AudioInfo]], split
     return segments
 
 
-def _mel_frontend(mel: MelConfig):
-    from speakembed.models.frontend import MelFrontend
+def _frontend(name: str, mel: MelConfig):
+    """The feature module of frontend `name`: (batch, samples) -> (batch, frames, n_mels)."""
+    from speakembed.models.frontend import MelFrontend, WhisperFrontend
 
-    return MelFrontend(mel).eval()
+    return (WhisperFrontend() if name == "whisper" else MelFrontend(mel)).eval()
 
 
 def _log_mel(frontend, speech: np.ndarray) -> np.ndarray:
-    """Log-mel frames (1 + samples // hop, n_mels) float32 of one waveform."""
+    """Log-mel frames float32 of one waveform: (1 + samples // hop, n_mels) for the lstm frontend,
+    (samples // hop, 80) for Whisper's (its valid length: the frame count, no 30 s padding)."""
     import torch
 
     return frontend(torch.from_numpy(speech)[None])[0].numpy()

@@ -20,7 +20,7 @@ def preprocess(
     root: Path = typer.Argument(..., help="Root folder of the corpus."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (manifests, features.zarr, failures.parquet)."),
     vad: str = options.VAD,
-    frontend: str = typer.Option("lstm", "--frontend", help="Feature frontend: lstm (40 log-mels, 25 ms / 10 ms)."),
+    frontend: str = typer.Option("lstm", "--frontend", help="Feature frontend: lstm (40 log-mels, 25 ms / 10 ms; for the GE2E encoders) or whisper (Whisper's 80 log-mels; for spk train --encoder whisper)."),
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", min=0.0, max=1.0, help="Share of speakers in dev."),
     test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0, help="Share of speakers in test."),
     min_upvotes: int = typer.Option(2, "--min-upvotes", min=0, help="commonvoice: fewest up-votes a clip needs."),

@@ -156,7 +156,7 @@ def test_commonvoice_mp3_filters_and_gender(tmp_path):
     (lambda tmp: ["preprocess", "folder", tmp / "absent", "--out", tmp / "o"], 3, "no such folder"),
     (lambda tmp: ["preprocess", "librispeech", tmp / "empty", "--out", tmp / "o"], 3, "<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac"),
     (lambda tmp: ["preprocess", "commonvoice", tmp / "empty", "--out", tmp / "o"], 3, "no validated.tsv"),
-    (lambda tmp: ["preprocess", "folder", tmp / "empty", "--out", tmp / "o", "--frontend", "whisper"], 2, "is not one of"),
+    (lambda tmp: ["preprocess", "folder", tmp / "empty", "--out", tmp / "o", "--frontend", "mfcc"], 2, "is not one of"),
     (lambda tmp: ["preprocess", "folder", tmp / "empty", "--out", tmp / "no" / "dir"], 8, "does not exist"),
 ], ids=["unknown-corpus", "missing-root", "no-audio-in-layout", "commonvoice-without-tsv", "unknown-frontend", "missing-out-parent"])
 def test_bad_input_gets_one_line_error_and_exit_code(tmp_path, make_args, code, message):
