@@ -180,6 +180,79 @@ def spec_augment(features: torch.Tensor, rng: np.random.Generator, time_masks: i
     return masked
 
 
+def _check_range(name: str, low_high: tuple[float, float]) -> None:
+    """Raise ValueError unless `low_high` is a [low, high] pair with low <= high."""
+    if len(low_high) != 2 or low_high[0] > low_high[1]:
+        raise ValueError(f"{name} must be a [low, high] range, got {list(low_high)}")
+
+
+class _Settings:
+    """Base of the frozen dataclasses of augmentation settings: `from_dict`."""
+
+    @classmethod
+    def from_dict(cls, values: Mapping):
+        """Defaults overridden by `values` (JSON-style: lists for ranges); raises ValueError naming
+        unknown settings."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown augmentation settings {unknown}; known: {', '.join(sorted(known))}")
+        tuples = {key: tuple(value) for key, value in values.items() if isinstance(value, (list, tuple))}
+        return cls(**{**values, **tuples})
+
+
+@dataclass(frozen=True)
+class FeatureAugmentConfig(_Settings):
+    """Label-preserving augmentation of training features (frames, n_mels), in feature units:
+    SpecAugment masks (`spec_augment`'s arguments), then a level shift drawn from `level_shift`
+    [low, high] added to every cell (a gain change: g dB is 0.23 g in natural-log mels, g / 40 in
+    Whisper's scaled log10 mels), then Gaussian noise of `noise_std`. The defaults mask one band
+    and one span and change nothing else."""
+
+    time_masks: int = 1
+    freq_masks: int = 1
+    max_time_width: int = 10  # frames (10 ms each)
+    max_freq_width: int = 5  # mel bands
+    fill: str = "mean"
+    level_shift: tuple[float, float] = (0.0, 0.0)
+    noise_std: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_range("level_shift", self.level_shift)
+        if self.noise_std < 0:
+            raise ValueError(f"noise_std must be non-negative, got {self.noise_std}")
+        if self.fill not in SPEC_AUGMENT_FILLS:
+            raise ValueError(f"fill must be one of {SPEC_AUGMENT_FILLS}, got {self.fill!r}")
+
+    def check_fits(self, frames: int, mels: int | None = None) -> None:
+        """Raise ValueError when the masks cannot fit apart in (frames, mels) features (mels None:
+        the time masks only)."""
+        for count, width, size, what in ((self.time_masks, self.max_time_width, frames, "frames"),
+                                         (self.freq_masks, self.max_freq_width, mels, "mel bands")):
+            if size is not None and not masks_fit(count, width, size):
+                raise ValueError(f"{count} masks of up to {width} {what} do not fit apart in {size} {what}")
+
+
+def augment_features(features: torch.Tensor, rng: np.random.Generator,
+                     config: FeatureAugmentConfig = FeatureAugmentConfig()) -> torch.Tensor:
+    """`config`'s augmentation of one utterance's features (frames, n_mels), out of place. The
+    shift and the noise draw from `rng` only when enabled, so the default config draws exactly as
+    `spec_augment` with its default arguments."""
+    augmented = spec_augment(features, rng, config.time_masks, config.freq_masks, config.max_time_width,
+                             config.max_freq_width, fill=config.fill)
+    if config.level_shift != (0.0, 0.0):
+        augmented = augmented + float(rng.uniform(*config.level_shift))
+    if config.noise_std > 0:
+        noise = rng.standard_normal(tuple(augmented.shape)).astype(np.float32) * config.noise_std
+        augmented = augmented + torch.from_numpy(noise).to(augmented.device, augmented.dtype)
+    return augmented
+
+
+def masks_fit(count: int, max_width: int, size: int) -> bool:
+    """Whether `count` spans of up to `max_width` cells always fit apart (one cell between) in `size`."""
+    return count == 0 or count * (max_width + 1) - 1 <= size
+
+
 def mask_spans(size: int, count: int, min_width: int, max_width: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     """`count` disjoint, non-adjacent (start, width) spans inside range(size), sorted by start.
 
@@ -190,7 +263,7 @@ def mask_spans(size: int, count: int, min_width: int, max_width: int, rng: np.ra
         raise ValueError(f"need count >= 0 and 1 <= min_width <= max_width, got {count}, {min_width}, {max_width}")
     if count == 0:
         return []
-    if count * (max_width + 1) - 1 > size:
+    if not masks_fit(count, max_width, size):
         raise ValueError(f"{count} masks of up to {max_width} cells do not fit apart in {size} cells")
     widths = rng.integers(min_width, max_width + 1, size=count)
     spare = size - int(widths.sum()) - (count - 1)  # cells left after the spans and their separators
@@ -201,7 +274,7 @@ def mask_spans(size: int, count: int, min_width: int, max_width: int, rng: np.ra
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(_Settings):
     """Probabilities (0..1) and [low, high] ranges of the random chain; units in the names."""
 
     sample_rate: int = 16000
@@ -215,24 +288,12 @@ class AugmentConfig:
     gain_db: tuple[float, float] = (-6.0, 6.0)
     speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)  # for speed_variants (new pseudo-speakers)
 
-    @classmethod
-    def from_dict(cls, values: Mapping) -> "AugmentConfig":
-        """Defaults overridden by `values` (JSON-style: lists for ranges); raises ValueError."""
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown augmentation settings {unknown}; known: {', '.join(sorted(known))}")
-        tuples = {key: tuple(value) for key, value in values.items() if isinstance(value, (list, tuple))}
-        return cls(**{**values, **tuples})
-
     def __post_init__(self) -> None:
         for name in ("reverb_probability", "noise_probability", "gain_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         for name in ("rt60_s", "snr_db", "gain_db"):
-            low_high = getattr(self, name)
-            if len(low_high) != 2 or low_high[0] > low_high[1]:
-                raise ValueError(f"{name} must be a [low, high] range, got {list(low_high)}")
+            _check_range(name, getattr(self, name))
         if self.rt60_s[0] <= 0:
             raise ValueError(f"rt60_s must be positive, got {list(self.rt60_s)}")
         unknown_kinds = sorted(set(self.noise_kinds) - set(NOISE_KINDS))

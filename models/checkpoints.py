@@ -1,6 +1,10 @@
 """Checkpoint folders: `config.json` (encoder name, constructor arguments, frontend), weights in
 `model.safetensors`, and `meta.json` (training data hash, steps, metrics). Written under a
-temporary name and renamed, so a killed run never leaves a half-written checkpoint."""
+temporary name and renamed, so a killed run never leaves a half-written checkpoint.
+
+A Whisper checkpoint stores only what training changed (`trained_state_dict`: head, layer weights,
+fine-tuned blocks); config.json's `base_weights` ({"source", "sha256"}) names the pretrained
+Whisper encoder the rest is rebuilt from."""
 
 from __future__ import annotations
 
@@ -17,8 +21,14 @@ from speakembed.pipelines.errors import InputNotFoundError, ManifestError
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "meta.json")
 
 
-def build_network(encoder: str, arguments: dict) -> torch.nn.Module:
-    """A fresh (untrained) network of a trainable encoder family."""
+def build_network(encoder: str, arguments: dict, base_weights: dict | None = None) -> torch.nn.Module:
+    """A fresh (untrained) network of a trainable encoder family. The `whisper` family starts from
+    pretrained encoder weights: `base_weights` {"source": a Whisper folder, None or absent for the
+    packaged Whisper-base; "sha256": the weights required, optional}."""
+    if encoder == "whisper":
+        from speakembed.models.whisper_encoder import pretrained_speaker_encoder
+
+        return pretrained_speaker_encoder(arguments, **(base_weights or {}))
     if encoder == "conv-transformer":
         from speakembed.models.conv_transformer import ConvTransformerEncoder
 
@@ -37,6 +47,8 @@ def save_checkpoint(folder: Path, *, encoder: str, arguments: dict, mel: MelConf
 
     def write(temporary: Path) -> None:
         config = {"encoder": encoder, "arguments": arguments, "frontend": mel.to_dict()}
+        if getattr(network, "base_weights", None) is not None:
+            config["base_weights"] = network.base_weights
         write_model_files(temporary, config, network, meta)
         for name, value in (extra or {}).items():
             torch.save(value, temporary / name)
@@ -45,13 +57,37 @@ def save_checkpoint(folder: Path, *, encoder: str, arguments: dict, mel: MelConf
 
 
 def write_model_files(folder: Path, config: dict, network: torch.nn.Module, meta: dict) -> None:
-    """config.json, model.safetensors (the network's weights) and meta.json into `folder`."""
+    """config.json, model.safetensors (the network's weights, see `saved_state_dict`) and meta.json
+    into `folder`."""
     from safetensors.torch import save_file
 
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
+    state = {key: value.detach().cpu().contiguous() for key, value in saved_state_dict(network).items()}
     save_file(state, str(folder / "model.safetensors"))
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def saved_state_dict(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What a checkpoint stores of `network`: its `trained_state_dict()` when it has frozen
+    pretrained parts (the Whisper encoder), else its whole state dict."""
+    trained = getattr(network, "trained_state_dict", None)
+    return trained() if trained is not None else network.state_dict()
+
+
+def load_saved_state_dict(network: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load what `saved_state_dict` wrote (strictly: every tensor the checkpoint must hold)."""
+    load = getattr(network, "load_trained_state_dict", None) or network.load_state_dict
+    load(state)
+
+
+def checkpoint_embedding_size(config: dict) -> int:
+    """The embedding size of a checkpoint's network, from its config.json."""
+    arguments = config.get("arguments", {})
+    if config["encoder"] == "whisper":
+        from speakembed.models.whisper_encoder import embedding_size_of
+
+        return embedding_size_of(arguments)
+    return int(arguments.get("embedding_size", 256))
 
 
 def write_folder_atomically(folder: Path, write) -> Path:
@@ -86,6 +122,6 @@ def load_network(folder: str | Path) -> torch.nn.Module:
     from safetensors.torch import load_file
 
     config, _ = load_checkpoint_config(folder)
-    network = build_network(config["encoder"], config.get("arguments", {}))
-    network.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
+    network = build_network(config["encoder"], config.get("arguments", {}), config.get("base_weights"))
+    load_saved_state_dict(network, load_file(str(Path(folder) / "model.safetensors")))
     return network.eval()

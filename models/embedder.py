@@ -108,22 +108,36 @@ class WhisperEmbedder(SpeakerEmbedder):
                 if self.frontend.num_frames(len(piece)) > 0:
                     pieces.append(self.features(piece))
                     owners.append(owner)
-        sums = torch.zeros(len(waveforms), self.embedding_size, device=self.device)
-        if pieces:
-            lengths = torch.tensor([len(piece) for piece in pieces], device=self.device)
-            embeddings = self.encode_pieces(pieces, max_windows_per_batch)
-            sums.index_add_(0, torch.tensor(owners, device=self.device), embeddings * lengths[:, None])
-        return l2_normalize(sums).cpu().numpy().astype(np.float32)
+        if not pieces:
+            return np.zeros((len(waveforms), self.embedding_size), dtype=np.float32)
+        embeddings = self.encode_pieces(pieces, max_windows_per_batch)
+        return duration_weighted_mean(embeddings, pieces, owners, len(waveforms)).cpu().numpy().astype(np.float32)
 
     @torch.inference_mode()
     def encode_pieces(self, pieces: list[torch.Tensor], max_pieces_per_batch: int = 8) -> torch.Tensor:
-        """One unit-length embedding per piece of (frames_i, n_mels) features: (pieces, D), in the
-        order given. Pieces are batched by length and zero-padded to the longest of their batch."""
-        order = sorted(range(len(pieces)), key=lambda index: len(pieces[index]))
-        embeddings = torch.zeros(len(pieces), self.embedding_size, device=self.device)
-        for start in range(0, len(order), max_pieces_per_batch):
-            chosen = order[start : start + max_pieces_per_batch]
-            batch = torch.nn.utils.rnn.pad_sequence([pieces[index] for index in chosen], batch_first=True)
-            lengths = torch.tensor([len(pieces[index]) for index in chosen], device=self.device)
-            embeddings[chosen] = self.network(batch, lengths)
-        return embeddings
+        """One unit-length embedding per piece of (frames_i, n_mels) features: (pieces, D)."""
+        return encode_pieces(self.network, pieces, max_pieces_per_batch)
+
+
+def encode_pieces(network: torch.nn.Module, pieces: list[torch.Tensor], max_pieces_per_batch: int = 8) -> torch.Tensor:
+    """One embedding per piece of (frames_i, n_mels) features, by a network taking (batch, frames,
+    n_mels) and lengths (batch,): (pieces, D), in the order given. Pieces are batched by length and
+    zero-padded to the longest of their batch (the network masks the padding)."""
+    order = sorted(range(len(pieces)), key=lambda index: len(pieces[index]))
+    embeddings = []
+    for start in range(0, len(order), max_pieces_per_batch):
+        chosen = order[start : start + max_pieces_per_batch]
+        batch = torch.nn.utils.rnn.pad_sequence([pieces[index] for index in chosen], batch_first=True)
+        lengths = torch.tensor([len(pieces[index]) for index in chosen], device=batch.device)
+        embeddings.append(network(batch, lengths))
+    return torch.cat(embeddings)[torch.argsort(torch.tensor(order))]
+
+
+def duration_weighted_mean(embeddings: torch.Tensor, pieces: list[torch.Tensor], owners: list[int], count: int) -> torch.Tensor:
+    """Per owner, the mean of its pieces' embeddings (pieces, D) weighted by their frame counts,
+    renormalised: (count, D) unit rows (a zero row for an owner without pieces)."""
+    device = embeddings.device
+    lengths = torch.tensor([len(piece) for piece in pieces], device=device, dtype=embeddings.dtype)
+    sums = torch.zeros(count, embeddings.shape[1], device=device, dtype=embeddings.dtype)
+    sums.index_add_(0, torch.tensor(owners, device=device), embeddings * lengths[:, None])
+    return l2_normalize(sums)

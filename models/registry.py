@@ -184,6 +184,7 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None,
                  checkpoint: str | Path | None = None) -> "SpeakerEmbedder":  # noqa: F821
     """Build the named encoder with its pretrained weights, or the encoder of a checkpoint
     folder written by `spk train` (its config.json names the family), in eval mode on `device`."""
+    from speakembed.models.checkpoints import load_saved_state_dict
     from speakembed.models.embedder import SpeakerEmbedder
     from speakembed.models.frontend import MelFrontend
 
@@ -191,7 +192,7 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None,
     weights = spec.locate_weights()
     torch_device = pick_device(device)
     network = spec.build_network()
-    network.load_state_dict(spec.read_state_dict(weights))
+    load_saved_state_dict(network, spec.read_state_dict(weights))
     network.eval().to(torch_device)
     if spec.make_embedder is not None:
         return spec.make_embedder(spec, network, torch_device, file_sha256(weights))
@@ -200,8 +201,10 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None,
 
 
 def checkpoint_spec(folder: Path) -> EncoderSpec:
-    """The EncoderSpec of a trained checkpoint folder; its meta.json is the model card."""
-    from speakembed.models.checkpoints import build_network, load_checkpoint_config
+    """The EncoderSpec of a trained checkpoint folder; its meta.json is the model card. A whisper
+    checkpoint's network is rebuilt on the pretrained weights its config.json names (`base_weights`)
+    and embeds whole utterances like the frozen baseline."""
+    from speakembed.models.checkpoints import build_network, checkpoint_embedding_size, load_checkpoint_config
 
     config, meta = load_checkpoint_config(folder)
     arguments = config.get("arguments", {})
@@ -209,15 +212,16 @@ def checkpoint_spec(folder: Path) -> EncoderSpec:
         name=config["encoder"],
         description=f"{config['encoder']} trained by spk train ({folder})",
         sample_rate=int(config["frontend"]["sample_rate"]),
-        embedding_size=int(arguments.get("embedding_size", 256)),
+        embedding_size=checkpoint_embedding_size(config),
         min_input_s=0.5,
         window_frames=160,
         hop_frames=80,
         mel=MelConfig(**config["frontend"]),
-        build_network=lambda: build_network(config["encoder"], arguments),
+        build_network=lambda: build_network(config["encoder"], arguments, config.get("base_weights")),
         locate_weights=lambda: folder / "model.safetensors",
         read_state_dict=_safetensors_state_dict,
         card=meta,
+        make_embedder=_whisper_embedder if config["encoder"] == "whisper" else None,
     )
 
 

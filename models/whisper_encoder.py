@@ -13,6 +13,10 @@ clip's convolution sees the same zeros), masked out of attention (as keys) and o
 so a clip padded to 30 s gives the embedding of the clip alone. (Unmasked 30 s padding, as
 Whisper was trained, changes the hidden states a little: `mask_padding=False` reproduces it.)
 
+Checkpoints: `trained_state_dict` leaves out the frozen encoder (a frozen Whisper-base is 20 M
+parameters, the head 0.4 M); `pretrained_speaker_encoder` rebuilds the network on the pretrained
+weights that `base_weights` names (checked by sha256), and `load_trained_state_dict` adds the rest.
+
 Layer states: index 0 is the input embedding (convolutions + positions), index i the output of
 block i; the last one passes Whisper's final LayerNorm, as `WhisperEncoder` returns it. Blocks
 above the highest state with a non-zero fixed weight are not run at all.
@@ -21,13 +25,15 @@ above the highest state with a non-zero fixed weight are not run at all.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from speakembed.models.conv_transformer import checked_lengths, frame_mask
 from speakembed.models.normalize import EPSILON, l2_normalize
-from speakembed.models.whisper_import import build_whisper_encoder
+from speakembed.models.whisper_import import CONFIG_FIELDS, build_whisper_encoder, encoder_folder
+from speakembed.pipelines.errors import ManifestError
 
 
 class WhisperSpeakerEncoder(nn.Module):
@@ -44,7 +50,11 @@ class WhisperSpeakerEncoder(nn.Module):
         final LayerNorm is trained with the top block). Convolutions and positions stay frozen.
     mask_padding: keep padded frames out of attention (see the module docstring).
     All arguments are JSON values, so `config()` round-trips through a checkpoint's config.json.
+    `base_weights` ({"source", "sha256"}) names the pretrained encoder weights when the network was
+    built by `pretrained_speaker_encoder`; None otherwise.
     """
+
+    base_weights: dict | None = None
 
     def __init__(self, whisper: dict, layer_weights: list[float] | None = None, learn_layer_weights: bool = True,
                  head_hidden: int | None = 512, embedding_size: int = 256, trainable_layers: int = 0,
@@ -80,7 +90,7 @@ class WhisperSpeakerEncoder(nn.Module):
 
     @property
     def embedding_size(self) -> int:
-        return self._config["embedding_size"] if self.head is not None else self.encoder.config.d_model
+        return embedding_size_of(self._config)
 
     @property
     def max_frames(self) -> int:
@@ -103,6 +113,28 @@ class WhisperSpeakerEncoder(nn.Module):
         for block in self.encoder.layers[blocks - count:]:
             block.requires_grad_(True)
         self.encoder.layer_norm.requires_grad_(count > 0)
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict without the frozen encoder's tensors: the layer weights, the head and the
+        fine-tuned top blocks (with the final LayerNorm), which is what a checkpoint stores."""
+        return {name: value for name, value in self.state_dict().items() if not self._is_frozen(name)}
+
+    def load_trained_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load `trained_state_dict` output (or a whole state dict); the frozen encoder keeps its
+        weights. Raises ValueError naming unknown tensors or trained ones that are missing."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [name for name in missing if not self._is_frozen(name)]
+        if missing or unexpected:
+            raise ValueError(f"weights do not fit this Whisper speaker encoder: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+
+    def _is_frozen(self, name: str) -> bool:
+        """Whether state-dict entry `name` belongs to the frozen part of the Whisper encoder."""
+        if not name.startswith("encoder."):
+            return False
+        blocks, count = len(self.encoder.layers), self._config["trainable_layers"]
+        trained = tuple(f"encoder.layers.{index}." for index in range(blocks - count, blocks))
+        return not name.startswith(trained + (("encoder.layer_norm.",) if count else ()))
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """features (batch, frames, n_mels) Whisper log-mel; lengths (batch,) valid frames, all
@@ -161,6 +193,45 @@ class WhisperSpeakerEncoder(nn.Module):
         if hasattr(self, "layer_logits"):
             return len(self.encoder.layers)
         return int(torch.nonzero(self.fixed_layer_weights).max())
+
+
+def embedding_size_of(arguments: dict) -> int:
+    """The embedding size of `WhisperSpeakerEncoder(**arguments)` (full arguments, as `config()`
+    gives them): `embedding_size` with a head, else the encoder's d_model."""
+    return int(arguments["embedding_size"] if arguments["head_hidden"] else arguments["whisper"]["d_model"])
+
+
+def pretrained_speaker_encoder(arguments: dict, source: str | None = None,
+                               sha256: str | None = None) -> WhisperSpeakerEncoder:
+    """`WhisperSpeakerEncoder(**arguments)` on the pretrained Whisper encoder of `source` (None: the
+    packaged Whisper-base; else a local CTranslate2/Hugging Face folder, see
+    `whisper_import.encoder_folder`). `arguments` may leave out `whisper` (the sizes of the weights).
+
+    sha256: the weights a checkpoint was trained on; other weights raise ManifestError. The
+    network's `base_weights` records {"source", "sha256"} for the checkpoint's config.json.
+    """
+    from safetensors.torch import load_file
+
+    folder = encoder_folder(source)
+    described = "the packaged Whisper-base" if source is None else str(source)
+    if sha256 is not None and folder.sha256 != sha256:
+        raise ManifestError(f"the checkpoint was trained on Whisper encoder weights {sha256[:12]}, but {described} "
+                            f"gives {folder.sha256[:12]}; install the weights it was trained on")
+    sizes = {name: arguments.get("whisper", folder.config)[name] for name in CONFIG_FIELDS}
+    if sizes != {name: folder.config[name] for name in CONFIG_FIELDS}:
+        raise ManifestError(f"{described}: a Whisper encoder of sizes {folder.config}, not {sizes}")
+    network = WhisperSpeakerEncoder(**{**arguments, "whisper": folder.config})
+    network.encoder.load_state_dict(load_file(str(folder.weights)))
+    network.base_weights = {"source": _portable_source(source), "sha256": folder.sha256}
+    return network
+
+
+def _portable_source(source: str | None) -> str | None:
+    """A local folder as an absolute path (the checkpoint may be used from elsewhere); else as given."""
+    if source is None:
+        return None
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.is_dir() else str(source)
 
 
 def masked_mean(hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

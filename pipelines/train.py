@@ -1,16 +1,23 @@
-"""`spk train`: train a GE2E speaker encoder (conv-transformer or LSTM) on preprocessed features.
+"""`spk train`: train a speaker encoder (conv-transformer, LSTM or Whisper + head) on preprocessed features.
 
 Data: the output folder of `spk preprocess` (segments.parquet with speaker and split, and
-features.zarr with log-mel frames of the speech). Each step draws N speakers x M utterances from
-the train split, a random `crop_frames` crop of each, and minimises the GE2E softmax loss
-(optionally plus cosine distillation towards a pretrained teacher). Every random draw is seeded
-by (seed, step, rank), so a run resumed from a checkpoint continues bit for bit.
+features.zarr with log-mel frames of the speech, made by the frontend the encoder needs:
+`--frontend whisper` for the whisper encoder). Each step draws N speakers x M utterances (P x K)
+from the train split, a random `crop_frames` crop of each, and minimises `config.loss`:
+- `ge2e`: the GE2E softmax loss over the N x M crops (optionally plus cosine distillation towards
+  a pretrained teacher);
+- `triplet-ntxent`: batch-hard triplet over the crops + nt_xent_weight * NT-Xent between each crop
+  and a second, independently augmented view of it (both views in one forward pass).
+Every random draw is seeded by (seed, step, rank), so a run resumed from a checkpoint continues
+bit for bit.
 
 Scaling: launched under `torchrun --nproc_per_node K spk train ...`, each process trains on its
 own N x M batch and gradients are averaged by DistributedDataParallel (gloo on CPU, NCCL on GPU).
 
 Outputs in OUT: the final checkpoint (config.json, model.safetensors, meta.json),
 train_config.json, checkpoints/step-XXXXXXX/ (with trainer_state.pt for --resume), log.jsonl.
+A whisper checkpoint holds only the trained tensors; config.json names the pretrained Whisper
+weights (`base_weights`, sha256) the rest is rebuilt from.
 """
 
 from __future__ import annotations
@@ -26,14 +33,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from speakembed.models.checkpoints import build_network, save_checkpoint
+from speakembed.models.augment import FeatureAugmentConfig, augment_features
+from speakembed.models.checkpoints import build_network, load_saved_state_dict, save_checkpoint
 from speakembed.models.frontend import MelConfig
 from speakembed.models.normalize import l2_normalize
 from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
 from speakembed.pipelines.manifests import read_table
 from speakembed.pipelines.metrics import equal_error_rate
 from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.train_config import TrainConfig
+from speakembed.pipelines.train_config import FRONTENDS, TrainConfig, feature_augmentation
 
 TRAINER_STATE = "trainer_state.pt"
 
@@ -57,6 +65,7 @@ class Corpus:
     features: object  # speakembed.pipelines.features.FeatureStore
     mel: MelConfig
     fingerprint: str
+    frontend: str = "lstm"  # the `spk preprocess --frontend` that made the features
 
 
 def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resume: bool = False,
@@ -67,12 +76,11 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
     corpus = load_corpus(Path(data_dir), config)
     device = _device(config, rank)
     torch.manual_seed(config.seed)  # the same initial weights in every process and every run
-    network = build_network(config.encoder, config.model).to(device)
-    from speakembed.models.losses import GE2ELoss
-
-    loss_function = GE2ELoss().to(device)
+    base_weights = {"source": config.whisper_model} if config.encoder == "whisper" else None
+    network = build_network(config.encoder, config.model, base_weights).to(device)
+    loss_function = make_loss(config).to(device)
     teacher = _load_teacher(config, device)
-    optimizer = torch.optim.AdamW(list(network.parameters()) + list(loss_function.parameters()),
+    optimizer = torch.optim.AdamW(_parameter_groups(network, loss_function, config),
                                   lr=config.learning_rate, weight_decay=config.weight_decay)
     start = _restore(out_dir, network, loss_function, optimizer) if resume else 0
     trained = _wrap_distributed(network, world_size, device)
@@ -117,7 +125,18 @@ def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
         )
     dev = _utterances_by_speaker(segments[segments["split"] == "dev"], minimum=1)
     digest = hashlib.sha256(pd.util.hash_pandas_object(segments[["segment_id", "speaker", "split"]], index=False).values.tobytes())
-    return Corpus(train, dev, features, MelConfig(**features.attrs["frontend"]), digest.hexdigest())
+    frontend = features.attrs.get("frontend_name", "lstm")
+    _check_features(data_dir, frontend, features.n_mels, config)
+    return Corpus(train, dev, features, MelConfig(**features.attrs["frontend"]), digest.hexdigest(), frontend)
+
+
+def _check_features(data_dir: Path, frontend: str, n_mels: int, config: TrainConfig) -> None:
+    """Raise ManifestError when the features do not suit the encoder or the augmentation masks."""
+    needed = FRONTENDS[config.encoder]
+    if frontend != needed:
+        raise ManifestError(f"{data_dir}: features of the '{frontend}' frontend; --encoder {config.encoder} needs "
+                            f"'{needed}' features (run spk preprocess ... --frontend {needed})")
+    feature_augmentation(config, n_mels)
 
 
 def _utterances_by_speaker(segments: pd.DataFrame, minimum: int) -> dict[str, list[str]]:
@@ -149,18 +168,16 @@ def _random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> n
 def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, config, device) -> float:
     torch.manual_seed(hash((config.seed, step, rank)) % 2**63)  # dropout and augmentation masks
     batch = sample_batch(corpus, config, step, rank).to(device)
-    inputs = _spec_augment(batch, np.random.default_rng([config.seed, step, rank, 1])) if config.spec_augment else batch
     _set_learning_rate(optimizer, config, step)
     network.train()
-    embeddings = network(inputs)
-    loss = loss_function(embeddings.view(config.speakers_per_batch, config.utterances_per_speaker, -1))
-    loss = loss[0] if isinstance(loss, tuple) else loss
+    embeddings = network(training_views(batch, config, step, rank))
+    loss = batch_loss(loss_function, embeddings, config)
     if teacher is not None:
         from speakembed.models.losses import cosine_distillation_loss
 
         with torch.no_grad():
             targets = teacher(torch.exp(batch))  # teacher sees linear-power mel, as it was trained
-        loss = loss + config.distill_weight * cosine_distillation_loss(embeddings, targets)
+        loss = loss + config.distill_weight * cosine_distillation_loss(embeddings[: len(batch)], targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
@@ -168,28 +185,70 @@ def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, 
     return float(loss.detach())
 
 
-def _spec_augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """One frequency band and one time span masked in every crop (SpecAugment)."""
-    from speakembed.models.augment import spec_augment
+def make_loss(config: TrainConfig) -> torch.nn.Module:
+    """The loss module of `config.loss` (GE2E has a learnable scale and bias; the other none)."""
+    from speakembed.models.losses import GE2ELoss, TripletNTXentLoss
 
-    return torch.stack([spec_augment(crop, rng) for crop in batch])
+    if config.loss == "ge2e":
+        return GE2ELoss()
+    return TripletNTXentLoss(config.triplet_margin, config.nt_xent_temperature, config.nt_xent_weight)
+
+
+def training_views(batch: torch.Tensor, config: TrainConfig, step: int, rank: int) -> torch.Tensor:
+    """The network's inputs for one step: the crops `batch` (N * M, frames, n_mels), augmented when
+    `config.spec_augment`, then for triplet-ntxent a second, independently augmented view of the
+    same crops: (views * N * M, frames, n_mels), views 1 (ge2e) or 2."""
+    augment = feature_augmentation(config)
+    first = _augment(batch, augment, np.random.default_rng([config.seed, step, rank, 1])) if config.spec_augment else batch
+    if config.loss == "ge2e":
+        return first
+    return torch.cat([first, _augment(batch, augment, np.random.default_rng([config.seed, step, rank, 2]))])
+
+
+def batch_loss(loss_function: torch.nn.Module, embeddings: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The scalar loss of one step's embeddings (views * N * M, D), in `training_views` order."""
+    speakers, utterances = config.speakers_per_batch, config.utterances_per_speaker
+    if config.loss == "ge2e":
+        loss = loss_function(embeddings.view(speakers, utterances, -1))
+        return loss[0] if isinstance(loss, tuple) else loss
+    crops, augmented = embeddings.chunk(2)
+    labels = torch.arange(speakers, device=embeddings.device).repeat_interleave(utterances)
+    return loss_function(crops, augmented, labels)
+
+
+def _augment(batch: torch.Tensor, config: FeatureAugmentConfig, rng: np.random.Generator) -> torch.Tensor:
+    """Every crop of `batch` (crops, frames, n_mels) augmented by `config` (SpecAugment masks, ...)."""
+    return torch.stack([augment_features(crop, rng, config) for crop in batch])
+
+
+def _parameter_groups(network: torch.nn.Module, loss_function: torch.nn.Module, config: TrainConfig) -> list[dict]:
+    """AdamW parameter groups: the new parameters (network and loss) at `learning_rate`, and the
+    fine-tuned pretrained ones (top Whisper blocks) at `pretrained_lr_scale` times it. Frozen
+    parameters are left out. Raises ManifestError when nothing is trainable."""
+    pretrained = {id(p) for p in network.encoder.parameters()} if getattr(network, "base_weights", None) else set()
+    trainable = [parameter for parameter in network.parameters() if parameter.requires_grad]
+    new = [parameter for parameter in trainable if id(parameter) not in pretrained] + list(loss_function.parameters())
+    tuned = [parameter for parameter in trainable if id(parameter) in pretrained]
+    if not new and not tuned:
+        raise ManifestError(f"{config.encoder}: nothing to train (no head, fixed layer weights, frozen encoder)")
+    return [{"params": new}] + ([{"params": tuned, "lr_scale": config.pretrained_lr_scale}] if tuned else [])
 
 
 def _set_learning_rate(optimizer, config: TrainConfig, step: int) -> None:
-    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    """Linear warm-up, then cosine decay to 5 % of the peak (times each group's `lr_scale`)."""
     if step < config.warmup_steps:
         scale = (step + 1) / config.warmup_steps
     else:
         progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
         scale = 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))
     for group in optimizer.param_groups:
-        group["lr"] = config.learning_rate * scale
+        group["lr"] = config.learning_rate * group.get("lr_scale", 1.0) * scale
 
 
 @torch.inference_mode()
 def dev_operating_point(network: torch.nn.Module, corpus: Corpus, config: TrainConfig, device):
     """EER (and its threshold) over all pairs of up to `dev_utterances` dev utterances, each
-    embedded as at inference (windows at 50 % overlap, averaged). None without a usable dev split."""
+    embedded as at inference (`embed_utterances`). None without a usable dev split."""
     if len(corpus.dev) < 2:
         return None
     rng = np.random.default_rng(config.seed)
@@ -197,7 +256,7 @@ def dev_operating_point(network: torch.nn.Module, corpus: Corpus, config: TrainC
     picks = sorted(rng.choice(len(pool), size=min(config.dev_utterances, len(pool)), replace=False))
     speakers = np.array([pool[index][0] for index in picks])
     network.eval()
-    embeddings = torch.stack([_embed_utterance(network, corpus.features.get(pool[index][1]), config, device) for index in picks])
+    embeddings = embed_utterances(network, [corpus.features.get(pool[index][1]) for index in picks], config, device)
     scores = (embeddings @ embeddings.T).cpu().numpy()
     upper = np.triu_indices(len(picks), k=1)
     labels = speakers[upper[0]] == speakers[upper[1]]
@@ -206,7 +265,24 @@ def dev_operating_point(network: torch.nn.Module, corpus: Corpus, config: TrainC
     return equal_error_rate(scores[upper], labels)
 
 
-def _embed_utterance(network, frames: np.ndarray, config: TrainConfig, device) -> torch.Tensor:
+def embed_utterances(network, utterances: list[np.ndarray], config: TrainConfig, device) -> torch.Tensor:
+    """Unit embeddings (utterances, D) of utterances' features (frames_i, n_mels), as at inference:
+    whisper encodes each whole (in equal pieces of at most 30 s, averaged by length) and batches
+    them; the others average `crop_frames` windows at 50 % overlap."""
+    if config.encoder != "whisper":
+        return torch.stack([_embed_windows(network, frames, config, device) for frames in utterances])
+    from speakembed.models.embedder import duration_weighted_mean, encode_pieces
+
+    pieces, owners = [], []
+    for owner, frames in enumerate(utterances):
+        for piece in np.array_split(frames, -(-len(frames) // network.max_frames)):
+            pieces.append(torch.from_numpy(piece).to(device))
+            owners.append(owner)
+    return duration_weighted_mean(encode_pieces(network, pieces, max_pieces_per_batch=16), pieces, owners, len(utterances))
+
+
+def _embed_windows(network, frames: np.ndarray, config: TrainConfig, device) -> torch.Tensor:
+    """(D,): the windows of one utterance (frames, n_mels), embedded, summed and renormalised."""
     from speakembed.models.windows import plan_partial_windows
 
     length = config.crop_frames
@@ -268,7 +344,7 @@ def _restore(out_dir: Path, network, loss_function, optimizer) -> int:
     if not checkpoints:
         raise InputNotFoundError(f"{out_dir}: no checkpoint to resume from (looked in {out_dir / 'checkpoints'})")
     latest = checkpoints[-1]
-    network.load_state_dict(load_file(str(latest / "model.safetensors")))
+    load_saved_state_dict(network, load_file(str(latest / "model.safetensors")))
     state = torch.load(latest / TRAINER_STATE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     loss_function.load_state_dict(state["loss"])

@@ -1,6 +1,8 @@
 """Training configuration: defaults, a JSON config file, and `--set key=value` overrides.
 
-The resolved configuration is saved beside every checkpoint (config.json carries the encoder
+Defaults depend on the encoder (`ENCODER_DEFAULTS`): the GE2E encoders train with the GE2E loss on
+1.6 s crops; `whisper` with batch-hard triplet + NT-Xent on 3 s crops, its Whisper encoder frozen
+unless `model.trainable_layers` > 0. The resolved configuration is saved beside every checkpoint (config.json carries the encoder
 name and arguments; train_config.json everything else), so a run can be reproduced and resumed.
 """
 
@@ -12,7 +14,15 @@ from pathlib import Path
 
 from speakembed.pipelines.errors import InputNotFoundError, ManifestError
 
-TRAINABLE_ENCODERS = ("conv-transformer", "lstm")
+TRAINABLE_ENCODERS = ("conv-transformer", "lstm", "whisper")
+LOSSES = ("ge2e", "triplet-ntxent")
+MERGED_SETTINGS = ("model", "augment")  # dict settings that later sources update key by key
+# Defaults of an encoder that differ from TrainConfig's (applied before the file and options).
+FRONTENDS = {"conv-transformer": "lstm", "lstm": "lstm", "whisper": "whisper"}  # `spk preprocess --frontend` of each
+ENCODER_DEFAULTS = {
+    "whisper": {"loss": "triplet-ntxent", "crop_frames": 300, "utterances_per_speaker": 4, "spec_augment": False,
+                "augment": {"time_masks": 2, "max_time_width": 20, "freq_masks": 2, "max_freq_width": 8}},
+}
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,14 @@ class TrainConfig:
     keep_checkpoints: int = 3  # older step-N folders are deleted (each is a full copy of the model)
     eval_every: int = 200
     dev_utterances: int = 200  # dev EER over all pairs of up to this many utterances
-    spec_augment: bool = True
+    spec_augment: bool = True  # augment the training crops (with `augment`)
+    augment: dict = field(default_factory=dict)  # models.augment.FeatureAugmentConfig settings
+    loss: str = "ge2e"  # or "triplet-ntxent": nt_xent_weight * NT-Xent(crop, augmented crop) + batch-hard triplet
+    triplet_margin: float = 1.0  # Euclidean, between unit embeddings
+    nt_xent_temperature: float = 0.5
+    nt_xent_weight: float = 1.0  # lambda
+    whisper_model: str | None = None  # whisper: a local Whisper folder (CTranslate2 or HF); None: packaged Whisper-base
+    pretrained_lr_scale: float = 0.05  # learning rate of fine-tuned pretrained blocks, relative to learning_rate
     teacher: str | None = None  # a registered pretrained encoder to distil from (e.g. "lstm")
     distill_weight: float = 1.0  # weight of the cosine distillation loss when a teacher is set
     seed: int = 0
@@ -44,20 +61,48 @@ class TrainConfig:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **settings) -> TrainConfig:
     """Defaults <- JSON file `path` <- keyword `settings` <- `overrides` ("key=value", where a
     dotted key like `model.d_model=256` reaches into the encoder arguments)."""
-    config = TrainConfig()
-    if path is not None:
-        config = _apply(config, _read_json(Path(path)), source=str(path))
-    config = _apply(config, {key: value for key, value in settings.items() if value is not None}, source="options")
+    layers = [] if path is None else [(_read_json(Path(path)), str(path))]
+    layers.append(({key: value for key, value in settings.items() if value is not None}, "options"))
     for override in overrides or []:
         key, separator, raw = override.partition("=")
         if not separator or not key:
             raise ManifestError(f"--set '{override}': expected KEY=VALUE (e.g. steps=500 or model.d_model=256)")
-        config = _apply(config, _nested(key.strip(), _parse_value(raw.strip())), source=f"--set {override}")
+        layers.append((_nested(key.strip(), _parse_value(raw.strip())), f"--set {override}"))
+    encoder = next((values["encoder"] for values, _ in reversed(layers) if "encoder" in values), TrainConfig.encoder)
+    config = _apply(TrainConfig(), ENCODER_DEFAULTS.get(encoder, {}), source=f"{encoder} defaults")
+    for values, source in layers:
+        config = _apply(config, values, source)
+    _validate(config)
+    return config
+
+
+def _validate(config: TrainConfig) -> None:
+    """Raise ManifestError for settings that cannot train."""
     if config.encoder not in TRAINABLE_ENCODERS:
         raise ManifestError(f"cannot train encoder '{config.encoder}'; choose one of: {', '.join(TRAINABLE_ENCODERS)}")
+    if config.loss not in LOSSES:
+        raise ManifestError(f"unknown loss '{config.loss}'; choose one of: {', '.join(LOSSES)}")
     if config.speakers_per_batch < 2 or config.utterances_per_speaker < 2:
-        raise ManifestError("GE2E needs at least 2 speakers per batch and 2 utterances per speaker")
-    return config
+        raise ManifestError("a batch needs at least 2 speakers (speakers_per_batch) and 2 utterances per speaker "
+                            "(utterances_per_speaker)")
+    if config.encoder != "whisper" and config.whisper_model is not None:
+        raise ManifestError("whisper_model applies to --encoder whisper only")
+    if config.encoder == "whisper" and config.teacher is not None:
+        raise ManifestError("--teacher distils on the 40-band log-mels of the GE2E encoders, not on Whisper features")
+    feature_augmentation(config)
+
+
+def feature_augmentation(config: TrainConfig, n_mels: int | None = None) -> "FeatureAugmentConfig":  # noqa: F821
+    """`config.augment` as a FeatureAugmentConfig whose masks fit the crops (and `n_mels` bands when
+    given); raises ManifestError."""
+    from speakembed.models.augment import FeatureAugmentConfig
+
+    try:
+        augment = FeatureAugmentConfig.from_dict(config.augment)
+        augment.check_fits(config.crop_frames, n_mels)
+    except (TypeError, ValueError) as error:
+        raise ManifestError(f"augment: {error}") from None
+    return augment
 
 
 def _apply(config: TrainConfig, values: dict, source: str) -> TrainConfig:
@@ -65,8 +110,9 @@ def _apply(config: TrainConfig, values: dict, source: str) -> TrainConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ManifestError(f"{source}: unknown training settings {unknown}; known: {', '.join(sorted(known))}")
-    if "model" in values:
-        values = {**values, "model": {**config.model, **values["model"]}}
+    for name in MERGED_SETTINGS:
+        if name in values:
+            values = {**values, name: {**getattr(config, name), **values[name]}}
     return replace(config, **values)
 
 

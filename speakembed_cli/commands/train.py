@@ -1,4 +1,4 @@
-"""`spk train`: train a GE2E speaker encoder on `spk preprocess` output."""
+"""`spk train`: train a speaker encoder (GE2E, or Whisper + head with triplet + NT-Xent) on `spk preprocess` output."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import typer
 from speakembed.commands.options import check_choice
 from speakembed.console import progress_bar, stdout, user_errors
 
-HELP = """Train a speaker encoder (conv-transformer or lstm) with the GE2E loss, or with `spk train clone-adapter` the adapter of `spk clone`.
+HELP = """Train a speaker encoder (conv-transformer or lstm) with the GE2E loss, a head on the pretrained Whisper-base encoder (--encoder whisper: batch-hard triplet + NT-Xent against an augmented view; the Whisper encoder frozen unless --set model.trainable_layers=K), or with `spk train clone-adapter` the adapter of `spk clone`.
 
-DATA is the output folder of `spk preprocess`. Settings come from defaults, then --config FILE (JSON), then the options, then --set KEY=VALUE (repeatable; model.* reaches the encoder arguments, e.g. --set model.num_layers=2). Checkpoints go to OUT/checkpoints every checkpoint_every steps; --resume continues the latest one exactly. Under `torchrun --nproc_per_node K` the processes train data-parallel.
+DATA is the output folder of `spk preprocess` (with --frontend whisper for --encoder whisper). Settings come from defaults, then --config FILE (JSON), then the options, then --set KEY=VALUE (repeatable; model.* reaches the encoder arguments, e.g. --set model.num_layers=2). Checkpoints go to OUT/checkpoints every checkpoint_every steps; --resume continues the latest one exactly. Under `torchrun --nproc_per_node K` the processes train data-parallel.
 
 spk train clone-adapter --data CORPUS --out DIR [--encoder lstm]: CORPUS is a folder made by recipes/synthetic/local/make_corpus.py (Kokoro voices and their kokoro_voices.tsv); the adapter learns to map the encoder's embedding of a voice to its Kokoro recipe."""
 
@@ -21,7 +21,9 @@ def train(
     target: Optional[str] = typer.Argument(None, metavar="[clone-adapter]", help="Omit to train an encoder; clone-adapter trains the adapter of spk clone."),
     data: Path = typer.Option(..., "--data", "-d", help="Folder written by `spk preprocess`."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the model and checkpoints."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="conv-transformer (default) or lstm."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", "-e", help="conv-transformer (default), lstm or whisper."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="ge2e or triplet-ntxent; default: ge2e, triplet-ntxent for whisper."),
+    whisper_model: Optional[str] = typer.Option(None, "--whisper-model", help="whisper: a local Whisper folder (CTranslate2 or Hugging Face) instead of the packaged Whisper-base."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of training settings."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override (repeatable)."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training steps."),
@@ -38,7 +40,8 @@ def train(
     from speakembed.pipelines.train_config import load_config
 
     with user_errors(), progress_bar(not quiet) as progress:
-        config = load_config(config_file, overrides, encoder=encoder, steps=steps, teacher=teacher, device=device)
+        config = load_config(config_file, overrides, encoder=encoder, loss=loss, whisper_model=whisper_model, steps=steps,
+                             teacher=teacher, device=device)
         report = pipeline.run(data, out, config=config, resume=resume, progress=progress)
     eer = "n/a" if report.dev_eer is None else f"{100 * report.dev_eer:.2f} %"
     stdout.print(f"trained {config.encoder} for {report.steps} steps ({report.utterances_per_second:.0f} utterances/s): "

@@ -7,15 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from safetensors.torch import load_file
+from helpers import assert_embeds_unit_vectors, assert_same_weights, kill_then_resume, write_feature_corpus
 
 from speakembed.models.frontend import MelConfig
 from speakembed.pipelines import train
 from speakembed.pipelines.errors import ManifestError, OutputError
-from speakembed.pipelines.features import write_features
-from speakembed.pipelines.manifests import write_table
 from speakembed.pipelines.train_config import load_config
 
 TINY_MODEL = ["model.channels=16", "model.d_model=32", "model.num_layers=1", "model.num_heads=2",
@@ -32,21 +29,8 @@ def tiny_config(**settings):
 def corpus(tmp_path_factory) -> Path:
     """8 train + 3 dev "speakers" whose log-mel frames differ in how the bands move together (a
     speaker-specific mixing of 6 latent sources), which survives per-utterance normalisation."""
-    root = tmp_path_factory.mktemp("features")
-    rng = np.random.default_rng(0)
-    rows, features = [], []
-    for speaker in range(11):
-        mixing = rng.normal(0, 1, (6, 40))
-        for utterance in range(4):
-            segment = f"s{speaker:02d}-{utterance}"
-            frames = rng.normal(0, 1, (int(rng.integers(80, 200)), 6)) @ mixing + rng.normal(0, 0.3, (1, 40))
-            rows.append({"segment_id": segment, "recording_id": segment, "start_s": 0.0, "duration_s": len(frames) / 100,
-                         "speaker": f"s{speaker:02d}", "split": "train" if speaker < 8 else "dev", "text": "", "language": "en"})
-            features.append(frames.astype(np.float32))
-    write_table(pd.DataFrame(rows), root / "segments.parquet", "segments")
-    write_features(root / "features.zarr", [row["segment_id"] for row in rows], features,
-                   {"frontend": MelConfig(log=True).to_dict(), "vad": "energy", "sample_rate": 16000})
-    return root
+    return write_feature_corpus(tmp_path_factory.mktemp("features"),
+                                {"frontend": MelConfig(log=True).to_dict(), "vad": "energy", "sample_rate": 16000})
 
 
 def test_training_learns_and_writes_a_usable_checkpoint(corpus, tmp_path):
@@ -65,30 +49,14 @@ def test_training_learns_and_writes_a_usable_checkpoint(corpus, tmp_path):
 
     embedder = load_encoder(checkpoint=tmp_path / "model", device="cpu")
     assert embedder.spec.name == "conv-transformer" and embedder.spec.mel.log
-    embedding = embedder.embed([np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)])
-    assert embedding.shape == (1, 32) and np.isclose(np.linalg.norm(embedding), 1.0, atol=1e-5)
-
-
-class Interrupt(Exception):
-    pass
+    assert_embeds_unit_vectors(embedder, 32)
 
 
 def test_resume_after_a_kill_continues_bit_for_bit(corpus, tmp_path):
     config = tiny_config(steps=6, checkpoint_every=3, eval_every=3)
     train.run(corpus, tmp_path / "straight", config=config)
-
-    def kill_after_step_4(step, *, completed, total):
-        if completed == 4:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        train.run(corpus, tmp_path / "killed", config=config, progress=kill_after_step_4)
-    train.run(corpus, tmp_path / "killed", config=config, resume=True)
-    straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
-    resumed = load_file(str(tmp_path / "killed" / "model.safetensors"))
-    assert straight.keys() == resumed.keys()
-    for name in straight:
-        assert (straight[name] == resumed[name]).all(), name
+    kill_then_resume(train.run, corpus, tmp_path / "killed", config)
+    assert_same_weights(tmp_path / "straight", tmp_path / "killed")
 
 
 def test_lstm_student_with_distillation_from_the_pretrained_teacher(corpus, tmp_path):
@@ -106,7 +74,7 @@ def test_configuration_errors_are_clear(corpus, tmp_path):
     with pytest.raises(ManifestError, match="KEY=VALUE"):
         load_config(None, ["steps"])
     with pytest.raises(ManifestError, match="cannot train encoder"):
-        load_config(None, ["encoder=whisper"])
+        load_config(None, ["encoder=ecapa"])
     with pytest.raises(ManifestError, match="speakers_per_batch"):
         train.run(corpus, tmp_path / "m", config=load_config(None, TINY_MODEL + ["speakers_per_batch=50"], device="cpu"))
     (tmp_path / "used").mkdir()
