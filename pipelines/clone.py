@@ -2,9 +2,9 @@
 
 reference audio -> speaker embedding (any registered encoder) -> clone adapter -> a Kokoro voice
 (mixture of the stock style tables + a resampling factor) -> Kokoro-82M -> waveform (24 kHz).
-`refine` rounds of random search in that voice space then keep whichever voice an utterance of
-which sounds most like the reference to the same encoder. Every output file is tagged as
-synthetic speech in its metadata.
+With `refine` N, the best of the adapter's voice and the stock voices, then N rounds of random
+search around it, keep whichever voice sounds most like the reference to the same encoder.
+Every output file is tagged as synthetic speech in its metadata.
 """
 
 from __future__ import annotations
@@ -138,16 +138,26 @@ class Cloner:
         return float(self.embedder.embed([speech])[0] @ reference)
 
     def refine(self, voice: Voice, reference: np.ndarray, rounds: int, rng: np.random.Generator) -> tuple[Voice, float]:
-        """Random search around `voice` (log-weights and log-factor) that keeps whichever candidate
-        speaks the probe sentence most like the reference; returns it and its similarity."""
+        """Search the voice space for the voice whose rendering of the probe sentence sounds most like
+        the reference (to this encoder): the best of the adapter's voice and the stock voices, then
+        `rounds` of random search around the best so far with a shrinking step. Returns it and its similarity."""
         probe = phonemize(PROBE_TEXT)
-        best, best_score = voice, self.similarity(self.render(voice, probe), reference)
-        for _ in range(rounds):
-            candidate = _perturb(best, rng)
-            score = self.similarity(self.render(candidate, probe), reference)
-            if score > best_score:
-                best, best_score = candidate, score
+
+        def score(candidate: Voice) -> float:
+            return self.similarity(self.render(candidate, probe), reference)
+
+        scored = [(score(candidate), candidate) for candidate in [voice, *self.stock_voices()]]
+        best_score, best = max(scored, key=lambda pair: pair[0])
+        for index in range(rounds):
+            candidate = _perturb(best, rng, step=1.0 - 0.6 * index / max(1, rounds))
+            candidate_score = score(candidate)
+            if candidate_score > best_score:
+                best, best_score = candidate, candidate_score
         return best, best_score
+
+    def stock_voices(self) -> list[Voice]:
+        """Each stock voice alone, unshifted."""
+        return [Voice(np.eye(len(self.voice_names))[index], 1.0) for index in range(len(self.voice_names))]
 
     def speak(self, voice: Voice, sentences: list[str], speed: float, progress: Progress | None = None) -> np.ndarray:
         """The sentences in `voice`, joined by pauses: (samples,) float32 at 24 kHz."""
@@ -225,9 +235,10 @@ def write_tagged_audio(out_path: Path, waveform: np.ndarray) -> None:
         raise OutputError(f"{out_path}: cannot write ({error.strerror or error})") from None
 
 
-def _perturb(voice: Voice, rng: np.random.Generator) -> Voice:
-    logits = np.log(np.clip(voice.weights, 1e-4, None)) + rng.normal(0, 0.6, len(voice.weights))
+def _perturb(voice: Voice, rng: np.random.Generator, step: float = 1.0) -> Voice:
+    """A random neighbour: Gaussian steps on the log-weights (sd 0.8 x step) and the log-factor (sd 0.06 x step)."""
+    logits = np.log(np.clip(voice.weights, 1e-4, None)) + rng.normal(0, 0.8 * step, len(voice.weights))
     weights = np.exp(logits - logits.max())
-    factor = float(np.clip(voice.factor * np.exp(rng.normal(0, 0.04)), 0.82, 1.22))
+    factor = float(np.clip(voice.factor * np.exp(rng.normal(0, 0.06 * step)), 0.82, 1.22))
     return Voice(weights / weights.sum(), factor)
 

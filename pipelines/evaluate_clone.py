@@ -97,8 +97,8 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
     cloner = Cloner.load(CloneConfig(encoder=config.encoder, refine=config.refine, vad=config.vad, seed=config.seed))
     judge = load_encoder(config.judge)
     texts = [phonemize(sentence) for sentence in SENTENCES]
-    stock = {name: _judge_embed(judge, [cloner.render(_stock_voice(cloner, name), text) for text in texts[: config.secs_sentences]], config.vad)
-             for name in cloner.voice_names}
+    stock = {name: _judge_embed(judge, [cloner.render(voice, text) for text in texts[: config.secs_sentences]], config.vad)
+             for name, voice in zip(cloner.voice_names, cloner.stock_voices())}
     results, synthesis_s, audio_s, transcripts = [], 0.0, 0.0, []
     for index, (speaker, files) in enumerate(recordings.items()):
         report_progress(progress, "cloning the evaluation speakers", index, len(recordings))
@@ -139,12 +139,6 @@ def _speaker_recordings(data_dir: Path, speakers: list[str] | None) -> dict[str,
     if not recordings:
         raise InputNotFoundError(f"{data_dir}: no speaker folders")
     return recordings
-
-
-def _stock_voice(cloner, name: str):
-    from speakembed.pipelines.clone import Voice
-
-    return Voice(np.array([1.0 if voice == name else 0.0 for voice in cloner.voice_names]), 1.0)
 
 
 def _judge_embed(judge, waveforms_24k: list[np.ndarray], vad: str) -> np.ndarray:
