@@ -46,6 +46,11 @@ METHODS = {  # child key -> table label
     "silero": "spk (vad=silero)",
     "energy": "spk (vad=energy)",
     "none": "spk (vad=none)",
+    "conv-transformer": "spk --encoder conv-transformer (vad=silero)",
+}
+SPK_SETTINGS = {  # child key -> (encoder, vad) of the spk methods
+    "silero": ("lstm", "silero"), "energy": ("lstm", "energy"), "none": ("lstm", "none"),
+    "conv-transformer": ("conv-transformer", "silero"),
 }
 
 
@@ -123,19 +128,19 @@ def embed_resemblyzer(audio_dir: Path, warmup: Path, repeat: int) -> dict:
             "embedded": len(embedded) * repeat, "embeddings": embedded}
 
 
-def embed_spk(audio_dir: Path, warmup: Path, repeat: int, vad: str) -> dict:
+def embed_spk(audio_dir: Path, warmup: Path, repeat: int, encoder: str, vad: str) -> dict:
     import torch  # noqa: F401  (imported before timing: load_encoder would otherwise import it)
 
     from speakembed.models.registry import load_encoder
     from speakembed.pipelines.embed import EmbedConfig, run
     from speakembed.pipelines.stores import read_store
 
-    config = EmbedConfig(vad=vad, device="cpu")
-    load_s, _ = timed(load_encoder, "lstm", "cpu")
+    config = EmbedConfig(encoder=encoder, vad=vad, device="cpu")
+    load_s, _ = timed(load_encoder, encoder, "cpu")
     wall_s, speech_s, items, embedded_count = 0.0, 0.0, 0, 0
     with tempfile.TemporaryDirectory(prefix="embed_speed-") as scratch:
         run([warmup], Path(scratch) / "warmup", config=config)
-        warm_load_s, _ = timed(load_encoder, "lstm", "cpu")  # what `run` spends loading, cache warm
+        warm_load_s, _ = timed(load_encoder, encoder, "cpu")  # what `run` spends loading, cache warm
         for index in range(repeat):  # a fresh folder each time, else `run` finds the store up to date
             run_s, report = timed(run, [audio_dir], Path(scratch) / f"run{index}", config=config)
             wall_s += run_s - warm_load_s
@@ -154,7 +159,7 @@ def child_main(method: str, audio_dir: Path, warmup: Path, repeat: int, trials: 
     if method == REFERENCE:
         result = embed_resemblyzer(audio_dir, warmup, repeat)
     else:
-        result = embed_spk(audio_dir, warmup, repeat, method)
+        result = embed_spk(audio_dir, warmup, repeat, *SPK_SETTINGS[method])
     import torch
 
     result["eer_pct"], result["trials_scored"] = trial_eer(result.pop("embeddings"), trials)
@@ -293,7 +298,10 @@ def main(argv=None) -> None:
     data = {"audio": str(args.audio), "files": len(files), "audio_s": sum(durations.values()), "repeat": args.repeat,
             "trials": str(args.trials) if args.trials else None}
     warmup = min(files, key=durations.get)
-    results = [run_child(method, args, warmup) for method in METHODS]
+    from speakembed.models.registry import ENCODERS
+
+    methods = [method for method in METHODS if SPK_SETTINGS.get(method, ("lstm",))[0] in ENCODERS or method == REFERENCE]
+    results = [run_child(method, args, warmup) for method in methods]
     add_ratios(results, data["audio_s"] * args.repeat)
     print_report(machine, data, results)
     if args.json:
