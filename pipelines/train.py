@@ -41,7 +41,7 @@ from speakembed.pipelines.errors import InputNotFoundError, ManifestError, Outpu
 from speakembed.pipelines.manifests import read_table
 from speakembed.pipelines.metrics import equal_error_rate
 from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.train_config import FRONTENDS, TrainConfig, feature_augmentation
+from speakembed.pipelines.train_config import ENCODER_FRONTENDS, TrainConfig, feature_augmentation
 
 TRAINER_STATE = "trainer_state.pt"
 
@@ -65,7 +65,6 @@ class Corpus:
     features: object  # speakembed.pipelines.features.FeatureStore
     mel: MelConfig
     fingerprint: str
-    frontend: str = "lstm"  # the `spk preprocess --frontend` that made the features
 
 
 def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resume: bool = False,
@@ -125,14 +124,13 @@ def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
         )
     dev = _utterances_by_speaker(segments[segments["split"] == "dev"], minimum=1)
     digest = hashlib.sha256(pd.util.hash_pandas_object(segments[["segment_id", "speaker", "split"]], index=False).values.tobytes())
-    frontend = features.attrs.get("frontend_name", "lstm")
-    _check_features(data_dir, frontend, features.n_mels, config)
-    return Corpus(train, dev, features, MelConfig(**features.attrs["frontend"]), digest.hexdigest(), frontend)
+    _check_features(data_dir, features.attrs.get("frontend_name", "lstm"), features.n_mels, config)
+    return Corpus(train, dev, features, MelConfig(**features.attrs["frontend"]), digest.hexdigest())
 
 
 def _check_features(data_dir: Path, frontend: str, n_mels: int, config: TrainConfig) -> None:
     """Raise ManifestError when the features do not suit the encoder or the augmentation masks."""
-    needed = FRONTENDS[config.encoder]
+    needed = ENCODER_FRONTENDS[config.encoder]
     if frontend != needed:
         raise ManifestError(f"{data_dir}: features of the '{frontend}' frontend; --encoder {config.encoder} needs "
                             f"'{needed}' features (run spk preprocess ... --frontend {needed})")

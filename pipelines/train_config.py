@@ -18,7 +18,7 @@ TRAINABLE_ENCODERS = ("conv-transformer", "lstm", "whisper")
 LOSSES = ("ge2e", "triplet-ntxent")
 MERGED_SETTINGS = ("model", "augment")  # dict settings that later sources update key by key
 # Defaults of an encoder that differ from TrainConfig's (applied before the file and options).
-FRONTENDS = {"conv-transformer": "lstm", "lstm": "lstm", "whisper": "whisper"}  # `spk preprocess --frontend` of each
+ENCODER_FRONTENDS = {"conv-transformer": "lstm", "lstm": "lstm", "whisper": "whisper"}  # `spk preprocess --frontend` of each
 ENCODER_DEFAULTS = {
     "whisper": {"loss": "triplet-ntxent", "crop_frames": 300, "utterances_per_speaker": 4, "spec_augment": False,
                 "augment": {"time_masks": 2, "max_time_width": 20, "freq_masks": 2, "max_freq_width": 8}},

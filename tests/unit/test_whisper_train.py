@@ -10,7 +10,10 @@ in a temporary SPEAKEMBED_CACHE.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -162,6 +165,18 @@ def test_encoder_and_features_must_match(tiny_whisper, corpus, tmp_path):
         train.run(lstm_features, tmp_path / "a", config=tiny_config(tiny_whisper))
     with pytest.raises(ManifestError, match="--frontend lstm"):
         train.run(corpus, tmp_path / "b", config=load_config(None, ["speakers_per_batch=4"], device="cpu"))
+
+
+def test_two_process_data_parallel_whisper_training_with_torchrun(tiny_whisper, corpus, tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519",
+               "-m", "speakembed.main", "train", "--data", str(corpus), "--out", str(tmp_path / "ddp"), "--steps", "2",
+               "--encoder", "whisper", "--whisper-model", tiny_whisper, "--device", "cpu", "-q",
+               *[arg for setting in ("speakers_per_batch=2", "utterances_per_speaker=2", "crop_frames=60",
+                                     "model.trainable_layers=1", "dev_utterances=8") for arg in ("--set", setting)]]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "ddp" / "config.json").read_text())["base_weights"]["source"] == tiny_whisper
 
 
 # ----------------------------------------------------------------------------- the commands end to end
