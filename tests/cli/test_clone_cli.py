@@ -129,3 +129,13 @@ def test_train_clone_adapter_bad_input(tmp_path):
     assert result.exit_code == 3 and "kokoro_voices.tsv" in result.output
     result = spk("train", "unknown-thing", "--data", tmp_path, "--out", tmp_path / "x")
     assert result.exit_code == 2
+
+
+def test_shipped_adapter_matches_the_lstm_and_the_stock_voices():
+    from speakembed.models.registry import PRETRAINED
+
+    adapter, card = load_adapter(PRETRAINED / "clone-adapter-lstm")
+    assert adapter.encoder == "lstm" and adapter.voices == STOCK and card["encoder"].startswith("lstm@")
+    with torch.inference_mode():
+        logits, log_factor = adapter(torch.nn.functional.normalize(torch.randn(4, 256), dim=-1))
+    assert torch.isfinite(logits).all() and float(log_factor.abs().max()) <= 0.2 + 1e-6
