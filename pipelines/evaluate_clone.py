@@ -53,6 +53,7 @@ SENTENCES = [
 class CloneEvalConfig:
     encoder: str = "lstm"  # conditions the TTS (the clone adapter's encoder)
     judge: str = "conv-transformer"  # measures SECS; must differ from `encoder`
+    adapter: str | None = None  # clone adapter folder; default: the shipped one for `encoder`
     refine: int = 0
     secs_sentences: int = 2  # sentences per speaker for SECS (clone and every stock voice)
     wer: bool = True
@@ -94,7 +95,8 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
     if config.judge == config.encoder:
         raise UsageError("the judge encoder must differ from the conditioning encoder (pass another --judge)")
     recordings = _speaker_recordings(Path(data_dir), speakers)
-    cloner = Cloner.load(CloneConfig(encoder=config.encoder, refine=config.refine, vad=config.vad, seed=config.seed))
+    cloner = Cloner.load(CloneConfig(encoder=config.encoder, adapter=config.adapter, refine=config.refine, vad=config.vad,
+                                     seed=config.seed))
     judge = load_encoder(config.judge)
     texts = [phonemize(sentence) for sentence in SENTENCES]
     stock = {name: _judge_embed(judge, [cloner.render(voice, text) for text in texts[: config.secs_sentences]], config.vad)

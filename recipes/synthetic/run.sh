@@ -6,6 +6,7 @@
 #   stage 3  spk embed/evaluate the dev corpus (../shared/data/dev) with the trained model and the LSTM
 #   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
 #   stage 5  evaluate both from-scratch models on the dev corpus
+#   stage 6  spk train clone-adapter on the Kokoro voices, spk evaluate clone on the dev speakers
 # Usage: recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--work DIR] [--dev DIR]
 # Every stage is safe to re-run: finished outputs are kept, a killed training run resumes.
 set -euo pipefail
@@ -69,5 +70,13 @@ if run_stage 5; then
   mkdir -p "$work/eval"
   evaluate scratch-conv-transformer --checkpoint "$work/scratch-conv-transformer"
   evaluate scratch-lstm --checkpoint "$work/scratch-lstm"
+fi
+if run_stage 6; then
+  log "stage 6: clone adapter"
+  [ -f "$work/clone-adapter-lstm/model.safetensors" ] || \
+    "$spk" train clone-adapter --data "$work/corpus" --out "$work/clone-adapter-lstm" --encoder lstm -q
+  mkdir -p "$work/eval"
+  "$spk" evaluate clone "$dev/audio" --speakers awb,joe,kal,ked,rms,slt,kokoro_mix_alpha_kumo,kokoro_mix_alpha_nezumi,kokoro_mix_gongitsune_tebukuro,kokoro_mix_nezumi_kumo \
+    --adapter "$work/clone-adapter-lstm" --refine 10 --judge whisper --out "$work/eval/clone" -q
 fi
 log "done: $work"

@@ -160,6 +160,7 @@ def clone(
     speakers: Optional[str] = typer.Option(None, "--speakers", help="Comma-separated speaker folders (default: all)."),
     encoder: str = typer.Option("lstm", "--encoder", "-e", help="Encoder that conditions the TTS."),
     judge: str = typer.Option("conv-transformer", "--judge", help="Encoder that measures similarity (not --encoder)."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="Clone adapter folder (default: the shipped one)."),
     refine: int = typer.Option(0, "--refine", min=0, help="Rounds of voice search per speaker."),
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe the clones with Whisper-base for the WER."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.json and report.md."),
@@ -171,7 +172,7 @@ def clone(
     from speakembed.console import progress_bar
     from speakembed.pipelines import evaluate_clone as pipeline
 
-    config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, refine=refine, wer=wer)
+    config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, adapter=str(adapter) if adapter else None, refine=refine, wer=wer)
     names = [name.strip() for name in speakers.split(",") if name.strip()] if speakers else None
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(data, names, config=config, progress=progress)
