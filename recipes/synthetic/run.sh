@@ -32,6 +32,7 @@ train() {  # train CONFIG OUT [extra spk train options]
 
 evaluate() {  # evaluate NAME [spk embed options]: embeddings + report of the dev trials in $work/eval/NAME
   local name=$1; shift
+  mkdir -p "$work/eval/$name"
   "$spk" embed "$dev/audio" --out "$work/eval/$name/embeddings" -q "$@"
   "$spk" evaluate verification --embeddings "$work/eval/$name/embeddings" --trials "$dev/trials.tsv" \
     --out "$work/eval/$name" | tee "$work/eval/$name/summary.txt"
