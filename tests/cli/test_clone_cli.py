@@ -139,3 +139,25 @@ def test_shipped_adapter_matches_the_lstm_and_the_stock_voices():
     with torch.inference_mode():
         logits, log_factor = adapter(torch.nn.functional.normalize(torch.randn(4, 256), dim=-1))
     assert torch.isfinite(logits).all() and float(log_factor.abs().max()) <= 0.2 + 1e-6
+
+
+@needs_kokoro
+def test_evaluate_clone_reports_secs_against_stock_voices_and_ceiling(random_adapter, tmp_path):
+    """One speaker (two real recordings), SECS judged by another encoder; WER left to the benchmark run."""
+    from speakembed.pipelines import evaluate_clone
+
+    data = tmp_path / "data" / "slt"
+    data.mkdir(parents=True)
+    for name in ("slt_1.flac", "slt_2.flac"):
+        shutil.copy(EXAMPLES / name, data / name)
+    config = evaluate_clone.CloneEvalConfig(encoder="lstm", judge="conv-transformer", adapter=str(random_adapter),
+                                            secs_sentences=1, wer=False, vad="energy")
+    report = evaluate_clone.run(tmp_path / "data", None, config=config)
+    (result,) = report.speakers
+    assert result.speaker == "slt" and result.nearest_stock_voice in STOCK
+    assert -1 <= result.secs_clone <= 1 and result.secs_real_ceiling > result.secs_nearest_stock
+    assert report.wer is None and report.real_time_factor > 0
+    paths = evaluate_clone.write_report(report, tmp_path / "report")
+    assert "SECS clone" in paths[1].read_text()
+    with pytest.raises(UsageError, match="judge"):
+        evaluate_clone.run(tmp_path / "data", None, config=evaluate_clone.CloneEvalConfig(encoder="lstm", judge="lstm"))
