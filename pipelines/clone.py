@@ -231,8 +231,9 @@ def write_tagged_audio(out_path: Path, waveform: np.ndarray) -> None:
             file.write(waveform / max(peak, 1.0))  # only scale down: never clip
         os.replace(temporary, out_path)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise OutputError(f"{out_path}: cannot write ({error.strerror or error})") from None
+    finally:  # also on Ctrl-C: no half-written file is left beside the output
+        temporary.unlink(missing_ok=True)
 
 
 def _perturb(voice: Voice, rng: np.random.Generator, step: float = 1.0) -> Voice:
