@@ -2,7 +2,8 @@
 # How the shipped conv-transformer was made, from assets that install offline (see README.md here):
 #   stage 0  synthetic corpus: Kokoro voice mixtures, espeak-ng voices, klettres-data real voices
 #   stage 1  spk preprocess   -> manifests + log-mel features (speaker-disjoint train/dev split)
-#   stage 2  spk train        -> conv-transformer, GE2E + cosine distillation from the LSTM teacher
+#   stage 2  spk train        -> the shipped conv-transformer (GE2E, conf/long.json) and a variant
+#                                with cosine distillation from the LSTM teacher (conf/distil.json)
 #   stage 3  spk embed/evaluate the dev corpus (../shared/data/dev) with the trained model and the LSTM
 #   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
 #   stage 5  evaluate both from-scratch models on the dev corpus
@@ -49,13 +50,15 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
-  log "stage 2: train the conv-transformer with the LSTM teacher"
+  log "stage 2: train the conv-transformer (the shipped one, then the distilled variant)"
+  train "$here/conf/long.json" "$work/conv-transformer-long" --encoder conv-transformer
   train "$here/conf/distil.json" "$work/conv-transformer-distil"
 fi
 
 if run_stage 3; then
   log "stage 3: evaluate on $dev"
   mkdir -p "$work/eval"
+  evaluate conv-transformer-long --checkpoint "$work/conv-transformer-long"
   evaluate conv-transformer-distil --checkpoint "$work/conv-transformer-distil"
   evaluate lstm-pretrained --encoder lstm
 fi
