@@ -31,7 +31,7 @@ def clone(
     kokoro_voices: Optional[Path] = typer.Option(None, "--kokoro-voices", help="Official voices-v1.0.bin (with --adapter trained on its voices)."),
     vad: str = options.VAD,
     device: str = options.DEVICE,
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = options.AS_JSON,
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import clone as pipeline

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from speakembed.commands import options
 from speakembed.console import stdout, user_errors
 
 app = typer.Typer(help="Score system outputs against references.", no_args_is_help=True)
@@ -165,7 +166,7 @@ def clone(
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe the clones with Whisper-base for the WER."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.json and report.md."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = options.QUIET,
 ) -> None:
     from dataclasses import asdict
 

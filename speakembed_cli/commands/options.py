@@ -9,6 +9,7 @@ CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint folder written 
 VAD = typer.Option("silero", "--vad", help="Voice-activity detection: silero, energy, hybrid (both) or none.")
 DEVICE = typer.Option(None, "--device", help="torch device (cpu, cuda, cuda:1); default: CUDA when present.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+AS_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
 def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:

@@ -28,7 +28,7 @@ def verify(
     checkpoint: Optional[Path] = options.CHECKPOINT,
     vad: str = options.VAD,
     device: str = options.DEVICE,
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = options.AS_JSON,
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import verify as pipeline
