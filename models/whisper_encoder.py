@@ -136,15 +136,30 @@ class WhisperSpeakerEncoder(nn.Module):
         trained = tuple(f"encoder.layers.{index}." for index in range(blocks - count, blocks))
         return not name.startswith(trained + (("encoder.layer_norm.",) if count else ()))
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """features (batch, frames, n_mels) Whisper log-mel; lengths (batch,) valid frames, all
-        valid when None. Returns (batch, embedding_size) unit-length rows."""
-        lengths = checked_lengths(features, lengths, self.encoder.config.num_mel_bins, self.max_frames)
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
+                pooled_states: bool = False) -> torch.Tensor:
+        """inputs (batch, frames, n_mels) Whisper log-mel; lengths (batch,) valid frames, all
+        valid when None. With `pooled_states`, inputs are instead `pooled_layer_states` output
+        (batch, states, d_model) and lengths is ignored. Returns (batch, embedding_size) unit rows."""
+        if not pooled_states:
+            lengths = checked_lengths(inputs, lengths, self.encoder.config.num_mel_bins, self.max_frames)
+            inputs = self.pooled_layer_states(inputs, lengths)
+        return self.embed_pooled(inputs)
+
+    def pooled_layer_states(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each needed layer state mean-pooled over the valid positions: (batch, states, d_model).
+
+        Pooling is linear, so pooling each state and then mixing them (`embed_pooled`) equals
+        mixing, then pooling; a frozen encoder's pooled states can therefore be cached."""
         states, valid = self.layer_states(features, lengths)
-        weights = self.layer_weights()
-        mixed = sum(weight * state for weight, state in zip(weights, states))
-        pooled = masked_mean(mixed, valid)
-        return l2_normalize(self.head(pooled) if self.head is not None else pooled)
+        return torch.stack([masked_mean(state, valid) for state in states], dim=1)
+
+    def embed_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(batch, states, d_model) pooled layer states -> layer weighting -> head -> L2:
+        (batch, embedding_size) unit rows."""
+        weights = self.layer_weights()[: pooled.shape[1]].to(pooled.dtype)
+        mixed = (weights[None, :, None] * pooled).sum(dim=1)
+        return l2_normalize(self.head(mixed) if self.head is not None else mixed)
 
     def layer_states(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Hidden states (batch, positions, d_model) of the layers needed, and the (batch,

@@ -14,6 +14,9 @@ bit for bit.
 Scaling: launched under `torchrun --nproc_per_node K spk train ...`, each process trains on its
 own N x M batch and gradients are averaged by DistributedDataParallel (gloo on CPU, NCCL on GPU).
 
+A frozen Whisper encoder is not run at every step: the pooled layer states of a fixed set of
+crops and augmented views are computed once (pipelines/pooled_cache.py) and the head trains on them.
+
 Outputs in OUT: the final checkpoint (config.json, model.safetensors, meta.json),
 train_config.json, checkpoints/step-XXXXXXX/ (with trainer_state.pt for --resume), log.jsonl.
 A whisper checkpoint holds only the trained tensors; config.json names the pretrained Whisper
@@ -26,6 +29,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +41,7 @@ from speakembed.models.augment import FeatureAugmentConfig, augment_features
 from speakembed.models.checkpoints import build_network, load_saved_state_dict, save_checkpoint
 from speakembed.models.frontend import MelConfig
 from speakembed.models.normalize import l2_normalize
+from speakembed.pipelines import pooled_cache
 from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
 from speakembed.pipelines.manifests import read_table
 from speakembed.pipelines.metrics import equal_error_rate
@@ -82,12 +87,13 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
     optimizer = torch.optim.AdamW(_parameter_groups(network, loss_function, config),
                                   lr=config.learning_rate, weight_decay=config.weight_decay)
     start = _restore(out_dir, network, loss_function, optimizer) if resume else 0
+    cache = _pooled_cache(out_dir, network, corpus, config, device, progress)
     trained = _wrap_distributed(network, world_size, device)
     if rank == 0:
         (out_dir / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     history, started, losses = [], time.perf_counter(), []
     for step in range(start, config.steps):
-        loss = _train_step(step, rank, trained, loss_function, teacher, optimizer, corpus, config, device)
+        loss = _train_step(step, rank, trained, loss_function, teacher, optimizer, corpus, config, device, cache)
         losses.append(loss)
         report_progress(progress, f"training (loss {loss:.3f})", step + 1, config.steps)
         done = step + 1
@@ -99,11 +105,19 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
             _prune_checkpoints(out_dir / "checkpoints", config.keep_checkpoints)
     if rank == 0:
         _save(out_dir, network, loss_function, optimizer, corpus, config, config.steps, history, with_state=False)
+        pooled_cache.remove(out_dir)
     elapsed = time.perf_counter() - started
     steps_run = max(0, config.steps - start)
     per_second = steps_run * config.speakers_per_batch * config.utterances_per_speaker * world_size / max(elapsed, 1e-9)
     final = history[-1] if history else {}
     return TrainReport(out_dir, config.steps, final.get("loss", float("nan")), final.get("dev_eer"), per_second, history)
+
+
+def _pooled_cache(out_dir: Path, network, corpus: Corpus, config: TrainConfig, device, progress):
+    """The frozen-Whisper cache (pipelines/pooled_cache.py) when it applies, else None."""
+    if not pooled_cache.applies(config):
+        return None
+    return pooled_cache.prepare(out_dir, network, corpus.train, corpus.features, config, corpus.fingerprint, device, progress)
 
 
 def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
@@ -144,18 +158,24 @@ def _utterances_by_speaker(segments: pd.DataFrame, minimum: int) -> dict[str, li
 
 def sample_batch(corpus: Corpus, config: TrainConfig, step: int, rank: int) -> torch.Tensor:
     """N x M random crops, (N * M, crop_frames, n_mels) float32, speaker-major order."""
+    return torch.from_numpy(np.stack([random_crop(corpus.features.get(segment), config.crop_frames, rng)
+                                      for segment, rng in sample_utterances(corpus, config, step, rank)]))
+
+
+def sample_utterances(corpus: Corpus, config: TrainConfig, step: int, rank: int) -> Iterator[tuple[str, np.random.Generator]]:
+    """The N x M segment ids of one step (speaker-major), each with the step's generator: the
+    caller draws that utterance's crop from it before taking the next id (the step's stream)."""
     rng = np.random.default_rng([config.seed, step, rank])
     speakers = sorted(corpus.train)
     chosen = rng.choice(len(speakers), size=config.speakers_per_batch, replace=False)
-    crops = []
     for index in chosen:
         utterances = corpus.train[speakers[index]]
-        picks = rng.choice(len(utterances), size=config.utterances_per_speaker, replace=len(utterances) < config.utterances_per_speaker)
-        crops.extend(_random_crop(corpus.features.get(utterances[pick]), config.crop_frames, rng) for pick in picks)
-    return torch.from_numpy(np.stack(crops))
+        drawn = rng.choice(len(utterances), size=config.utterances_per_speaker, replace=len(utterances) < config.utterances_per_speaker)
+        for pick in drawn:
+            yield utterances[pick], rng
 
 
-def _random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+def random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """A `length`-frame crop; shorter utterances are repeated to fill it."""
     if len(frames) < length:
         frames = np.concatenate([frames] * int(np.ceil(length / len(frames))))
@@ -163,12 +183,16 @@ def _random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> n
     return frames[start : start + length]
 
 
-def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, config, device) -> float:
+def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, config, device, cache=None) -> float:
     torch.manual_seed(hash((config.seed, step, rank)) % 2**63)  # dropout and augmentation masks
-    batch = sample_batch(corpus, config, step, rank).to(device)
     _set_learning_rate(optimizer, config, step)
     network.train()
-    embeddings = network(training_views(batch, config, step, rank))
+    if cache is not None:  # a frozen Whisper: its pooled states were computed once
+        views = cache.training_views(sample_utterances(corpus, config, step, rank), config)
+        embeddings = network(views.to(device), pooled_states=True)
+    else:
+        batch = sample_batch(corpus, config, step, rank).to(device)
+        embeddings = network(training_views(batch, config, step, rank))
     loss = batch_loss(loss_function, embeddings, config)
     if teacher is not None:
         from speakembed.models.losses import cosine_distillation_loss

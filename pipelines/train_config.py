@@ -48,6 +48,8 @@ class TrainConfig:
     nt_xent_temperature: float = 0.5
     nt_xent_weight: float = 1.0  # lambda
     whisper_model: str | None = None  # whisper: a local Whisper folder (CTranslate2 or HF); None: packaged Whisper-base
+    cache_crops: int = 4  # frozen whisper: crops per train utterance encoded once (0: encode every step)
+    cache_views: int = 2  # frozen whisper: augmented versions of each cached crop
     pretrained_lr_scale: float = 0.05  # learning rate of fine-tuned pretrained blocks, relative to learning_rate
     teacher: str | None = None  # a registered pretrained encoder to distil from (e.g. "lstm")
     distill_weight: float = 1.0  # weight of the cosine distillation loss when a teacher is set
@@ -85,6 +87,8 @@ def _validate(config: TrainConfig) -> None:
     if config.speakers_per_batch < 2 or config.utterances_per_speaker < 2:
         raise ManifestError("a batch needs at least 2 speakers (speakers_per_batch) and 2 utterances per speaker "
                             "(utterances_per_speaker)")
+    if config.cache_crops < 0 or config.cache_views < 1:
+        raise ManifestError("cache_crops must be >= 0 (0: no cache) and cache_views >= 1")
     if config.encoder != "whisper" and config.whisper_model is not None:
         raise ManifestError("whisper_model applies to --encoder whisper only")
     if config.encoder == "whisper" and config.teacher is not None:

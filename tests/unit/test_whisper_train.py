@@ -142,6 +142,63 @@ def test_resume_with_fine_tuned_blocks_continues_bit_for_bit(tiny_whisper, corpu
     assert [group.get("lr_scale", 1.0) for group in state["optimizer"]["param_groups"]] == [1.0, config.pretrained_lr_scale]
 
 
+def test_pooled_states_give_the_direct_embedding(tiny_whisper):
+    from speakembed.models.checkpoints import build_network
+
+    torch.manual_seed(0)
+    network = build_network("whisper", {"head_hidden": 24, "embedding_size": 16}, {"source": tiny_whisper}).eval()
+    features, lengths = torch.randn(3, 60, 80), torch.tensor([60, 45, 30])
+    with torch.no_grad():
+        direct = network(features, lengths)
+        pooled = network.pooled_layer_states(features, lengths)
+        torch.testing.assert_close(network(pooled, pooled_states=True), direct)
+    assert pooled.shape[:2] == (3, len(network.layer_weights()))
+
+
+def test_frozen_training_encodes_its_crops_once_and_resumes_bit_for_bit(tiny_whisper, corpus, tmp_path, monkeypatch):
+    from speakembed.pipelines import pooled_cache
+
+    config = tiny_config(tiny_whisper, "cache_crops=2", "cache_views=2", "augment.noise_std=0.05",
+                         steps=6, checkpoint_every=3, eval_every=3)
+    assert pooled_cache.applies(config)
+    train.run(corpus, tmp_path / "straight", config=config)
+    assert not (tmp_path / "straight" / pooled_cache.CACHE_FOLDER).exists()  # deleted once training ends
+
+    builds = []
+    original = pooled_cache._build
+    monkeypatch.setattr(pooled_cache, "_build", lambda *args: builds.append(1) or original(*args))
+    kill_then_resume(train.run, corpus, tmp_path / "killed", config)
+    assert builds == [1]  # the resumed run read the cache the killed run left
+    assert_same_weights(tmp_path / "straight", tmp_path / "killed")
+
+    uncached = tiny_config(tiny_whisper, "cache_crops=0", steps=2)
+    assert not pooled_cache.applies(uncached) and not pooled_cache.applies(tiny_config(tiny_whisper, "model.trainable_layers=1"))
+
+
+def test_cached_views_are_a_crop_and_its_augmented_copies(tiny_whisper, corpus, tmp_path):
+    from speakembed.models.checkpoints import build_network
+    from speakembed.pipelines import pooled_cache
+
+    config = tiny_config(tiny_whisper, "cache_crops=3", "cache_views=2", "augment.noise_std=0.2")
+    corpus_data = train.load_corpus(corpus, config)
+    network = build_network("whisper", config.model, {"source": tiny_whisper})
+    cache = pooled_cache.prepare(tmp_path, network, corpus_data.train, corpus_data.features, config,
+                                 corpus_data.fingerprint, torch.device("cpu"))
+    segments = sum(len(ids) for ids in corpus_data.train.values())
+    assert cache.states.shape[:3] == (segments, 3, 3) and cache.states.dtype == np.float16
+    assert not np.array_equal(cache.states[:, :, 0], cache.states[:, :, 1])  # views differ from the plain crop
+    views = cache.training_views(train.sample_utterances(corpus_data, config, 0, 0), config)
+    picks = config.speakers_per_batch * config.utterances_per_speaker
+    assert views.shape == (2 * picks, *cache.states.shape[3:]) and views.dtype == torch.float32
+    again = pooled_cache.prepare(tmp_path, network, corpus_data.train, corpus_data.features, config,
+                                 corpus_data.fingerprint, torch.device("cpu"))
+    assert np.array_equal(again.states, cache.states)
+    other = tiny_config(tiny_whisper, "cache_crops=3", "cache_views=2", "augment.noise_std=0.2", seed=1)
+    rebuilt = pooled_cache.prepare(tmp_path, network, corpus_data.train, corpus_data.features, other,
+                                   corpus_data.fingerprint, torch.device("cpu"))
+    assert not np.array_equal(rebuilt.states, cache.states)  # other settings: built afresh
+
+
 def test_checkpoint_refuses_other_base_weights(tiny_whisper, corpus, tmp_path):
     from speakembed.models.registry import load_encoder
 
