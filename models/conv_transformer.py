@@ -6,7 +6,9 @@ optional `lengths` (batch,) counts the valid frames of each row, the rest being 
 Output: unit-length embeddings (batch, embedding_size).
 
 Layout, with the default sizes (~1.4 M parameters):
-  per-utterance mean/variance normalisation of each mel band over its valid frames
+  per-utterance input normalisation over the valid frames: "band" (mean/variance of each mel band,
+  which also removes the long-term spectrum) or "level" (one mean/variance over all bands, which
+  removes only the recording level and keeps the spectral envelope that carries timbre)
   2 x [Conv1d over time (kernel 5, stride 2) -> LayerNorm -> GELU]   (4x fewer time steps)
   linear to d_model + positional encoding (sinusoidal or learned) + dropout
   num_layers x pre-norm TransformerEncoderLayer (GELU) with a key padding mask, final LayerNorm
@@ -29,6 +31,7 @@ from torch import nn
 from speakembed.models.normalize import EPSILON, l2_normalize
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
+INPUT_NORMALIZATIONS = ("band", "level")
 CONV_KERNEL = 5
 CONV_STRIDE = 2  # per block; two blocks give 40 ms time steps
 
@@ -38,17 +41,19 @@ def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def normalize_per_utterance(mels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance per mel band over each row's valid frames; padding set to 0.
+def normalize_per_utterance(mels: torch.Tensor, mask: torch.Tensor, per_band: bool = True) -> torch.Tensor:
+    """Zero mean, unit variance over each row's valid frames; padding set to 0.
 
-    mels (batch, frames, n_mels), mask (batch, frames) bool. Removes the channel (microphone,
-    level) offset that log-mels carry, so raw log-mels can be fed.
+    mels (batch, frames, n_mels), mask (batch, frames) bool. `per_band`: statistics of each mel
+    band (removes the channel offset and the long-term spectrum); otherwise one mean and variance
+    over all bands (removes the level only, keeping the spectral envelope).
     """
     valid = mask.unsqueeze(-1)
     mels = mels.masked_fill(~valid, 0.0)  # padding may hold anything, even log(0) = -inf
-    count = valid.sum(dim=1, keepdim=True).to(mels.dtype)
-    mean = mels.sum(dim=1, keepdim=True) / count
-    variance = (mels - mean).masked_fill(~valid, 0.0).square().sum(dim=1, keepdim=True) / count
+    reduced = (1,) if per_band else (1, 2)
+    count = valid.sum(dim=1, keepdim=True).to(mels.dtype) * (1 if per_band else mels.shape[2])
+    mean = mels.sum(dim=reduced, keepdim=True) / count
+    variance = (mels - mean).masked_fill(~valid, 0.0).square().sum(dim=reduced, keepdim=True) / count
     # The floor keeps a constant band (e.g. at the log floor of digital silence) finite.
     return ((mels - mean) * torch.rsqrt(variance + 1e-5)).masked_fill(~valid, 0.0)
 
@@ -118,11 +123,12 @@ class ConvTransformerEncoder(nn.Module):
 
     def __init__(self, n_mels: int = 40, channels: int = 128, d_model: int = 192, num_layers: int = 4,
                  num_heads: int = 4, ff_dim: int = 384, dropout: float = 0.1, embedding_size: int = 256,
-                 positional: str = "sinusoidal", max_frames: int = 3000):
+                 positional: str = "sinusoidal", max_frames: int = 3000, normalization: str = "band"):
         super().__init__()
         self._config = {"n_mels": n_mels, "channels": channels, "d_model": d_model, "num_layers": num_layers,
                         "num_heads": num_heads, "ff_dim": ff_dim, "dropout": dropout,
-                        "embedding_size": embedding_size, "positional": positional, "max_frames": max_frames}
+                        "embedding_size": embedding_size, "positional": positional, "max_frames": max_frames,
+                        "normalization": normalization}
         _validate_arguments(self._config)
         self.subsample = nn.ModuleList([ConvBlock(n_mels, channels), ConvBlock(channels, channels)])
         self.input_projection = nn.Linear(channels, d_model)
@@ -167,7 +173,8 @@ class ConvTransformerEncoder(nn.Module):
         Returns (batch, embedding_size), unit length.
         """
         lengths = checked_lengths(mels, lengths, self._config["n_mels"], self.max_frames)
-        hidden = normalize_per_utterance(mels, frame_mask(lengths, mels.shape[1]))
+        per_band = self._config["normalization"] == "band"
+        hidden = normalize_per_utterance(mels, frame_mask(lengths, mels.shape[1]), per_band)
         for block in self.subsample:
             hidden, lengths = block(hidden, lengths)
         steps = hidden.shape[1]
@@ -201,7 +208,7 @@ def checked_lengths(features: torch.Tensor, lengths: torch.Tensor | None, n_mels
 def _validate_arguments(config: dict) -> None:
     """Raise ValueError for sizes a checkpoint or `--set model.x=...` could get wrong."""
     for name, value in config.items():
-        if name not in ("dropout", "positional") and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if name not in ("dropout", "positional", "normalization") and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     d_model, num_heads = config["d_model"], config["num_heads"]
     if d_model % num_heads or d_model % 2:
@@ -210,3 +217,5 @@ def _validate_arguments(config: dict) -> None:
         raise ValueError(f"dropout must lie in [0, 1), got {config['dropout']!r}")
     if config["positional"] not in POSITIONAL_ENCODINGS:
         raise ValueError(f"positional must be one of {POSITIONAL_ENCODINGS}, got {config['positional']!r}")
+    if config["normalization"] not in INPUT_NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {INPUT_NORMALIZATIONS}, got {config['normalization']!r}")

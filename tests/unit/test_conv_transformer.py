@@ -42,10 +42,10 @@ def test_embeddings_have_unit_length(encoder):
     torch.testing.assert_close(embeddings.norm(dim=1), torch.ones(3))
 
 
-@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
-def test_padding_does_not_change_the_embedding(positional):
+@pytest.mark.parametrize("positional, normalization", [("sinusoidal", "band"), ("learned", "band"), ("sinusoidal", "level")])
+def test_padding_does_not_change_the_embedding(positional, normalization):
     torch.manual_seed(1)
-    encoder = ConvTransformerEncoder(num_layers=2, positional=positional).eval()
+    encoder = ConvTransformerEncoder(num_layers=2, positional=positional, normalization=normalization).eval()
     mels = log_mels(3, 160, seed=1)
     lengths = torch.tensor([160, 97, 42])  # odd lengths exercise the strided-conv rounding
     garbage = torch.full((3, 53, 40), 123.0)
@@ -76,6 +76,18 @@ def test_input_normalisation_ignores_channel_offsets(encoder):
         torch.testing.assert_close(encoder(mels + offset), encoder(mels), atol=1e-4, rtol=1e-4)
 
 
+def test_level_normalisation_removes_the_level_and_keeps_the_spectral_envelope():
+    """"level" removes one log-gain for all bands (the recording level) but, unlike "band", sees a
+    tilt of the long-term spectrum, which carries the speaker's timbre."""
+    torch.manual_seed(3)
+    encoder = ConvTransformerEncoder(num_layers=1, normalization="level").eval()
+    mels = log_mels(2, 160, seed=3)
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder(mels + 2.5), encoder(mels), atol=1e-4, rtol=1e-4)
+        tilted = encoder(mels + torch.linspace(-3.0, 3.0, 40))
+    assert (tilted - encoder(mels)).abs().max() > 1e-2
+
+
 def test_config_round_trips_through_json():
     encoder = ConvTransformerEncoder(d_model=64, num_heads=2, ff_dim=128, num_layers=1, positional="learned")
     rebuilt = ConvTransformerEncoder.from_config(json.loads(json.dumps(encoder.config())))
@@ -90,7 +102,8 @@ def test_gradients_reach_every_parameter():
 
 
 @pytest.mark.parametrize("arguments", [{"d_model": 190, "num_heads": 4}, {"positional": "rotary"},
-                                       {"dropout": 1.5}, {"num_layers": 0}, {"unknown": 1}])
+                                       {"dropout": 1.5}, {"num_layers": 0}, {"unknown": 1},
+                                       {"normalization": "global"}])
 def test_bad_arguments_raise(arguments):
     with pytest.raises(ValueError):
         ConvTransformerEncoder.from_config(arguments)
