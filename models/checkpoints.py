@@ -122,6 +122,9 @@ def load_network(folder: str | Path) -> torch.nn.Module:
     from safetensors.torch import load_file
 
     config, _ = load_checkpoint_config(folder)
-    network = build_network(config["encoder"], config.get("arguments", {}), config.get("base_weights"))
+    arguments = config.get("arguments", {})
+    if config["encoder"] == "conv-transformer":  # written before `normalization` existed: band was the only one
+        arguments = {"normalization": "band", **arguments}
+    network = build_network(config["encoder"], arguments, config.get("base_weights"))
     load_saved_state_dict(network, load_file(str(Path(folder) / "model.safetensors")))
     return network.eval()

@@ -6,9 +6,10 @@ optional `lengths` (batch,) counts the valid frames of each row, the rest being 
 Output: unit-length embeddings (batch, embedding_size).
 
 Layout, with the default sizes (~1.4 M parameters):
-  per-utterance input normalisation over the valid frames: "band" (mean/variance of each mel band,
-  which also removes the long-term spectrum) or "level" (one mean/variance over all bands, which
-  removes only the recording level and keeps the spectral envelope that carries timbre)
+  per-utterance input normalisation over the valid frames: "level" (default: one mean/variance over
+  all bands, which removes the recording level and keeps the spectral envelope that carries timbre)
+  or "band" (mean/variance of each mel band, which also removes the long-term spectrum; at equal
+  budget it doubled the dev EER, 12.9 % vs 5.5 %; checkpoints older than the option use it)
   2 x [Conv1d over time (kernel 5, stride 2) -> LayerNorm -> GELU]   (4x fewer time steps)
   linear to d_model + positional encoding (sinusoidal or learned) + dropout
   num_layers x pre-norm TransformerEncoderLayer (GELU) with a key padding mask, final LayerNorm
@@ -123,7 +124,7 @@ class ConvTransformerEncoder(nn.Module):
 
     def __init__(self, n_mels: int = 40, channels: int = 128, d_model: int = 192, num_layers: int = 4,
                  num_heads: int = 4, ff_dim: int = 384, dropout: float = 0.1, embedding_size: int = 256,
-                 positional: str = "sinusoidal", max_frames: int = 3000, normalization: str = "band"):
+                 positional: str = "sinusoidal", max_frames: int = 3000, normalization: str = "level"):
         super().__init__()
         self._config = {"n_mels": n_mels, "channels": channels, "d_model": d_model, "num_layers": num_layers,
                         "num_heads": num_heads, "ff_dim": ff_dim, "dropout": dropout,
