@@ -128,7 +128,9 @@ def embed_resemblyzer(audio_dir: Path, warmup: Path, repeat: int) -> dict:
             "embedded": len(embedded) * repeat, "embeddings": embedded}
 
 
-def embed_spk(audio_dir: Path, warmup: Path, repeat: int, encoder: str, vad: str) -> dict:
+def embed_spk(audio_dir: Path, warmup: Path, repeat: int, encoder: str, vad: str, keep: Path | None = None) -> dict:
+    """`spk embed`'s pipeline timed on `audio_dir`; `keep`: a folder where the stores are left
+    (the result then names the last one as "store"), else a temporary one."""
     import torch  # noqa: F401  (imported before timing: load_encoder would otherwise import it)
 
     from speakembed.models.registry import load_encoder
@@ -138,7 +140,8 @@ def embed_spk(audio_dir: Path, warmup: Path, repeat: int, encoder: str, vad: str
     config = EmbedConfig(encoder=encoder, vad=vad, device="cpu")
     load_s, _ = timed(load_encoder, encoder, "cpu")
     wall_s, speech_s, items, embedded_count = 0.0, 0.0, 0, 0
-    with tempfile.TemporaryDirectory(prefix="embed_speed-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="embed_speed-") as temporary:
+        scratch = keep or temporary
         run([warmup], Path(scratch) / "warmup", config=config)
         warm_load_s, _ = timed(load_encoder, encoder, "cpu")  # what `run` spends loading, cache warm
         for index in range(repeat):  # a fresh folder each time, else `run` finds the store up to date
@@ -151,7 +154,7 @@ def embed_spk(audio_dir: Path, warmup: Path, repeat: int, encoder: str, vad: str
     valid = [row for row in range(len(store.item_ids)) if store.valid[row]]
     embedded = by_stem([store.item_ids[row] for row in valid], store.embeddings[valid])
     return {"load_s": load_s, "warm_load_s": warm_load_s, "wall_s": wall_s, "speech_s": speech_s,
-            "items": items, "embedded": embedded_count, "embeddings": embedded}
+            "items": items, "embedded": embedded_count, "embeddings": embedded, "store": str(report.store_path)}
 
 
 def child_main(method: str, audio_dir: Path, warmup: Path, repeat: int, trials: Path | None) -> None:
@@ -280,11 +283,9 @@ def check_inputs(args) -> None:
         args.trials = None
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.child:
-        child_main(args.child, args.audio, args.warmup, args.repeat, args.trials)
-        return
+def prepare_run(args) -> tuple[dict, dict, Path]:
+    """Check the inputs, read every audio file once (the page cache is then warm for every method
+    alike); returns (machine, data description, the shortest file for the warm-up)."""
     check_inputs(args)
     import soundfile
 
@@ -293,11 +294,18 @@ def main(argv=None) -> None:
         raise SystemExit(f"{args.audio}: no audio files found")
     durations = {path: soundfile.info(str(path)).duration for path in files}
     for path in files:
-        path.read_bytes()  # page cache warm for every method alike
-    machine = machine_info()
+        path.read_bytes()
     data = {"audio": str(args.audio), "files": len(files), "audio_s": sum(durations.values()), "repeat": args.repeat,
             "trials": str(args.trials) if args.trials else None}
-    warmup = min(files, key=durations.get)
+    return machine_info(), data, min(files, key=durations.get)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        child_main(args.child, args.audio, args.warmup, args.repeat, args.trials)
+        return
+    machine, data, warmup = prepare_run(args)
     from speakembed.models.registry import ENCODERS
 
     methods = [method for method in METHODS if SPK_SETTINGS.get(method, ("lstm",))[0] in ENCODERS or method == REFERENCE]

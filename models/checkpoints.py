@@ -117,14 +117,19 @@ def load_checkpoint_config(folder: str | Path) -> tuple[dict, dict]:
         raise ManifestError(f"{folder}: damaged checkpoint ({error})") from None
 
 
+def checkpoint_arguments(config: dict) -> dict:
+    """The network arguments of a checkpoint's config.json, with the defaults of its time filled in."""
+    arguments = config.get("arguments", {})
+    if config["encoder"] == "conv-transformer":  # written before `normalization` existed: band was the only one
+        arguments = {"normalization": "band", **arguments}
+    return arguments
+
+
 def load_network(folder: str | Path) -> torch.nn.Module:
     """The trained network of a checkpoint folder, in eval mode on the CPU."""
     from safetensors.torch import load_file
 
     config, _ = load_checkpoint_config(folder)
-    arguments = config.get("arguments", {})
-    if config["encoder"] == "conv-transformer":  # written before `normalization` existed: band was the only one
-        arguments = {"normalization": "band", **arguments}
-    network = build_network(config["encoder"], arguments, config.get("base_weights"))
+    network = build_network(config["encoder"], checkpoint_arguments(config), config.get("base_weights"))
     load_saved_state_dict(network, load_file(str(Path(folder) / "model.safetensors")))
     return network.eval()

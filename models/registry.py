@@ -204,10 +204,11 @@ def checkpoint_spec(folder: Path) -> EncoderSpec:
     """The EncoderSpec of a trained checkpoint folder; its meta.json is the model card. A whisper
     checkpoint's network is rebuilt on the pretrained weights its config.json names (`base_weights`)
     and embeds whole utterances like the frozen baseline."""
-    from speakembed.models.checkpoints import build_network, checkpoint_embedding_size, load_checkpoint_config
+    from speakembed.models.checkpoints import (build_network, checkpoint_arguments, checkpoint_embedding_size,
+                                               load_checkpoint_config)
 
     config, meta = load_checkpoint_config(folder)
-    arguments = config.get("arguments", {})
+    arguments = checkpoint_arguments(config)
     return EncoderSpec(
         name=config["encoder"],
         description=f"{config['encoder']} trained by spk train ({folder})",

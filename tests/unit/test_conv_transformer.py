@@ -120,3 +120,13 @@ def test_bad_inputs_raise(encoder):
         encoder(torch.zeros(2, 160, 40), torch.tensor([160]))
     with pytest.raises(ValueError):
         encoder(torch.zeros(1, encoder.max_frames + 1, 40))
+
+
+def test_checkpoints_older_than_the_normalization_option_keep_band():
+    from speakembed.models.checkpoints import checkpoint_arguments
+
+    old = {"encoder": "conv-transformer", "arguments": {"d_model": 64}}
+    assert checkpoint_arguments(old) == {"normalization": "band", "d_model": 64}
+    new = {"encoder": "conv-transformer", "arguments": {"normalization": "level"}}
+    assert checkpoint_arguments(new)["normalization"] == "level"
+    assert checkpoint_arguments({"encoder": "lstm", "arguments": {}}) == {}
