@@ -55,6 +55,7 @@ class CloneEvalConfig:
     judge: str = "conv-transformer"  # measures SECS; must differ from `encoder`
     adapter: str | None = None  # clone adapter folder; default: the shipped one for `encoder`
     refine: int = 0
+    match_pitch: bool = True  # shift each clone's median F0 to its reference's
     secs_sentences: int = 2  # sentences per speaker for SECS (clone and every stock voice)
     wer: bool = True
     vad: str = "silero"
@@ -96,7 +97,7 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
         raise UsageError("the judge encoder must differ from the conditioning encoder (pass another --judge)")
     recordings = _speaker_recordings(Path(data_dir), speakers)
     cloner = Cloner.load(CloneConfig(encoder=config.encoder, adapter=config.adapter, refine=config.refine, vad=config.vad,
-                                     seed=config.seed))
+                                     seed=config.seed, match_pitch=config.match_pitch))
     judge = load_encoder(config.judge)
     texts = [phonemize(sentence) for sentence in SENTENCES]
     stock = {name: _judge_embed(judge, [cloner.render(voice, text) for text in texts[: config.secs_sentences]], config.vad)
@@ -104,10 +105,7 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
     results, synthesis_s, audio_s, transcripts = [], 0.0, 0.0, []
     for index, (speaker, files) in enumerate(recordings.items()):
         report_progress(progress, "cloning the evaluation speakers", index, len(recordings))
-        reference = cloner.reference_embedding([files[0]])
-        voice = cloner.predict_voice(reference)
-        if config.refine:
-            voice, _ = cloner.refine(voice, reference, config.refine, np.random.default_rng(config.seed))
+        voice = cloner.choose_voice(cloner.analyse_reference([files[0]]))
         started = time.perf_counter()
         clips = [cloner.render(voice, text) for text in texts[: config.secs_sentences]]
         synthesis_s += time.perf_counter() - started

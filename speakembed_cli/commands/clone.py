@@ -13,7 +13,7 @@ from speakembed.console import progress_bar, stdout, user_errors
 
 HELP = """Speak TEXT in the voice of the reference recording(s): spk clone ref.wav [more.wav ...] "Hello there." --out hello.wav
 
-The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), and Kokoro speaks the text (English; long text is split into sentences). --refine N searches N more voices around it for the one that sounds most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
+The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), Kokoro speaks the text (English; long text is split into sentences) and the pitch is shifted to the reference's median (--no-match-pitch: not). --refine N searches N more voices around it for the one that sounds most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
 Needs the clone extra: pip install 'speakembed[clone]' and apt-get install espeak-ng."""
 
 
@@ -24,6 +24,7 @@ def clone(
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate (1.0 natural, 1.2 faster)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the --refine search."),
     refine: int = typer.Option(0, "--refine", min=0, help="Rounds of voice search towards the reference (0: adapter only)."),
+    match_pitch: bool = options.MATCH_PITCH,
     encoder: str = options.ENCODER,
     checkpoint: Optional[Path] = options.CHECKPOINT,
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="Clone adapter folder (default: the shipped one for --encoder)."),
@@ -41,7 +42,7 @@ def clone(
     references, text = _references_and_text(arguments, text_file)
     config = pipeline.CloneConfig(
         encoder=encoder, checkpoint=_text(checkpoint), adapter=_text(adapter), speed=speed, seed=seed, refine=refine,
-        vad=vad, kokoro_model=_text(kokoro_model), kokoro_voices=_text(kokoro_voices), device=device,
+        match_pitch=match_pitch, vad=vad, kokoro_model=_text(kokoro_model), kokoro_voices=_text(kokoro_voices), device=device,
     )
     with user_errors(), progress_bar(not quiet) as progress:
         result = pipeline.clone(references, text, out, config=config, progress=progress)

@@ -163,9 +163,10 @@ def clone(
     judge: str = typer.Option("conv-transformer", "--judge", help="Encoder that measures similarity (not --encoder)."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="Clone adapter folder (default: the shipped one)."),
     refine: int = typer.Option(0, "--refine", min=0, help="Rounds of voice search per speaker."),
+    match_pitch: bool = options.MATCH_PITCH,
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe the clones with Whisper-base for the WER."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.json and report.md."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: bool = options.AS_JSON,
     quiet: bool = options.QUIET,
 ) -> None:
     from dataclasses import asdict
@@ -173,7 +174,8 @@ def clone(
     from speakembed.console import progress_bar
     from speakembed.pipelines import evaluate_clone as pipeline
 
-    config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, adapter=str(adapter) if adapter else None, refine=refine, wer=wer)
+    config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, adapter=str(adapter) if adapter else None, refine=refine,
+                                      match_pitch=match_pitch, wer=wer)
     names = [name.strip() for name in speakers.split(",") if name.strip()] if speakers else None
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(data, names, config=config, progress=progress)

