@@ -240,10 +240,14 @@ def _shipped_checkpoint(name: str, description: str) -> EncoderSpec | None:
     return replace(checkpoint_spec(folder), name=name, description=description)
 
 
-_conv_transformer = _shipped_checkpoint(
-    "conv-transformer",
-    "conv-transformer (conv stack + 4 transformer blocks, 1.4 M parameters), trained by SpeakEmbed on synthetic "
-    "voices with GE2E + distillation from the LSTM (models/pretrained/conv-transformer/README.md)",
-)
-if _conv_transformer is not None:
-    ENCODERS[_conv_transformer.name] = _conv_transformer
+SHIPPED_CHECKPOINTS = {
+    "conv-transformer": "conv-transformer (conv stack + 4 transformer blocks, 1.4 M parameters), trained by SpeakEmbed "
+                        "on synthetic voices with GE2E (models/pretrained/conv-transformer/README.md)",
+    "whisper-head": "Whisper-base encoder (frozen) + learnt layer weighting + MLP head 512 -> 512 -> 256, trained by "
+                    "SpeakEmbed on synthetic voices with batch-hard triplet + NT-Xent "
+                    "(models/pretrained/whisper-head/README.md; needs speakembed[whisper])",
+}
+for _name, _description in SHIPPED_CHECKPOINTS.items():
+    _spec = _shipped_checkpoint(_name, _description)
+    if _spec is not None:
+        ENCODERS[_name] = _spec

@@ -8,6 +8,8 @@
 #   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
 #   stage 5  evaluate both from-scratch models on the dev corpus
 #   stage 6  spk train clone-adapter on the Kokoro voices, spk evaluate clone on the dev speakers
+#   stage 7  Whisper-base features, the shipped Whisper head (frozen encoder, triplet + NT-Xent),
+#            evaluated on the dev corpus beside the frozen baseline
 # Usage: recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--work DIR] [--dev DIR]
 # Every stage is safe to re-run: finished outputs are kept, a killed training run resumes.
 set -euo pipefail
@@ -22,13 +24,14 @@ python=${PYTHON:-python}
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "$(date '+%H:%M:%S') [synthetic] $*"; }
 mkdir -p "$work"
+train_data=$work/data
 
-train() {  # train CONFIG OUT [extra spk train options]
+train() {  # train CONFIG OUT [extra spk train options]; features from $train_data
   local config=$1 out=$2; shift 2
   if [ -f "$out/model.safetensors" ]; then log "$out exists, skipping"; return; fi
   local resume=""
   [ -d "$out/checkpoints" ] && resume="--resume"
-  "$spk" train --data "$work/data" --out "$out" --config "$config" $resume "$@"
+  "$spk" train --data "$train_data" --out "$out" --config "$config" $resume "$@"
 }
 
 evaluate() {  # evaluate NAME [spk embed options]: embeddings + report of the dev trials in $work/eval/NAME
@@ -82,5 +85,13 @@ if run_stage 6; then
   mkdir -p "$work/eval"
   "$spk" evaluate clone "$dev/audio" --speakers awb,joe,kal,ked,rms,slt,kokoro_mix_alpha_kumo,kokoro_mix_alpha_nezumi,kokoro_mix_gongitsune_tebukuro,kokoro_mix_nezumi_kumo \
     --adapter "$work/clone-adapter-lstm" --refine 10 --judge whisper --out "$work/eval/clone" -q
+fi
+if run_stage 7; then
+  log "stage 7: Whisper-base + MLP head"
+  "$spk" preprocess folder "$work/corpus" --out "$work/data_whisper" --frontend whisper --dev-fraction 0.1 --test-fraction 0 -q
+  train_data=$work/data_whisper train "$here/conf/whisper_head.json" "$work/whisper-head"
+  mkdir -p "$work/eval"
+  evaluate whisper-head --checkpoint "$work/whisper-head"
+  evaluate whisper-frozen --encoder whisper
 fi
 log "done: $work"
