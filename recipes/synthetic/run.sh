@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# How the shipped conv-transformer was made, from assets that install offline (see README.md here):
+# How the shipped conv-transformer and Whisper head were made, from assets that install offline (see README.md here):
 #   stage 0  synthetic corpus: Kokoro voice mixtures, espeak-ng voices, klettres-data real voices
 #   stage 1  spk preprocess   -> manifests + log-mel features (speaker-disjoint train/dev split)
-#   stage 2  spk train        -> the shipped conv-transformer (GE2E, conf/long.json) and a variant
+#   stage 2  spk train        -> a long conv-transformer run (GE2E, conf/long.json) and a variant
 #                                with cosine distillation from the LSTM teacher (conf/distil.json)
 #   stage 3  spk embed/evaluate the dev corpus (../shared/data/dev) with the trained model and the LSTM
 #   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
+#            (the scratch conv-transformer is the shipped one)
 #   stage 5  evaluate both from-scratch models on the dev corpus
 #   stage 6  spk train clone-adapter on the Kokoro voices, spk evaluate clone on the dev speakers
 #   stage 7  Whisper-base features, the shipped Whisper head (frozen encoder, triplet + NT-Xent),

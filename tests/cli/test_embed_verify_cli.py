@@ -147,6 +147,27 @@ def test_trial_list_scored_against_store(tmp_path):
     assert targets.min() > scores[scores["label"] == 0]["score"].max()
 
 
+@pytest.mark.skipif(not (EXAMPLES / "trials.txt").exists(), reason="examples missing")
+@pytest.mark.parametrize("encoder", ["conv-transformer", "whisper-head"])
+def test_shipped_encoder_separates_the_example_voices(encoder, tmp_path):
+    """Each encoder trained and shipped by the project loads from its package data, embeds, and ranks
+    every same-voice trial of the bundled examples above every different-voice one."""
+    from speakembed.models.registry import ENCODERS
+
+    if encoder not in ENCODERS:
+        pytest.skip(f"{encoder} is not shipped in models/pretrained/")
+    if encoder.startswith("whisper"):
+        pytest.importorskip("transformers")
+    assert spk("embed", EXAMPLES / "audio", "--out", tmp_path / "emb", "--encoder", encoder, "-q").exit_code == 0
+    result = spk("verify", "--trials", EXAMPLES / "trials.txt", "--embeddings", tmp_path / "emb",
+                 "--out", tmp_path / "scores.parquet", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["eer"] == 0.0
+    store = read_store(tmp_path / "emb")
+    assert store.encoder.startswith(f"{encoder}@")
+    np.testing.assert_allclose(np.linalg.norm(store.embeddings, axis=1), 1.0, rtol=1e-5)
+
+
 def test_trials_with_unknown_ids_are_refused(audio_dir, tmp_path):
     spk("embed", audio_dir, "--out", tmp_path / "emb", "--vad", "energy")
     (tmp_path / "trials.txt").write_text("nobody.wav other.wav target\n")
