@@ -55,7 +55,7 @@ class CloneEvalConfig:
     judge: str = "conv-transformer"  # measures SECS; must differ from `encoder`
     adapter: str | None = None  # clone adapter folder; default: the shipped one for `encoder`
     refine: int = 0
-    match_pitch: bool = True  # shift each clone's median F0 to its reference's
+    match_pitch: bool = False  # shift each clone's median F0 to its reference's
     secs_sentences: int = 2  # sentences per speaker for SECS (clone and every stock voice)
     wer: bool = True
     vad: str = "silero"

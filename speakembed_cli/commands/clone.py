@@ -13,7 +13,7 @@ from speakembed.console import progress_bar, stdout, user_errors
 
 HELP = """Speak TEXT in the voice of the reference recording(s): spk clone ref.wav [more.wav ...] "Hello there." --out hello.wav
 
-The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), Kokoro speaks the text (English; long text is split into sentences) and the pitch is shifted to the reference's median (--no-match-pitch: not). --refine N searches N more voices around it for the one that sounds most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
+The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), Kokoro speaks the text (English; long text is split into sentences); --match-pitch also shifts the pitch to the reference's median. --refine N searches N more voices around it for the one that sounds most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
 Needs the clone extra: pip install 'speakembed[clone]' and apt-get install espeak-ng."""
 
 

@@ -10,7 +10,7 @@ VAD = typer.Option("silero", "--vad", help="Voice-activity detection: silero, en
 DEVICE = typer.Option(None, "--device", help="torch device (cpu, cuda, cuda:1); default: CUDA when present.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 AS_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-MATCH_PITCH = typer.Option(True, "--match-pitch/--no-match-pitch", help="Shift the clone's median pitch to the reference's (PSOLA, formants kept).")
+MATCH_PITCH = typer.Option(False, "--match-pitch/--no-match-pitch", help="Also shift the clone's median pitch to the reference's (PSOLA, formants kept; off by default: it lowered the measured similarity).")
 
 
 def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:

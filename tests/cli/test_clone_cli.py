@@ -95,11 +95,11 @@ def test_clone_writes_tagged_speech(random_adapter, tmp_path):
 def test_clone_matches_the_reference_pitch(random_adapter, tmp_path):
     from speakembed.pipelines.clone import CloneConfig, clone
 
-    config = CloneConfig(adapter=str(random_adapter), vad="energy")
+    config = CloneConfig(adapter=str(random_adapter), vad="energy", match_pitch=True)
     reference = median_pitch(soundfile.read(EXAMPLES / "awb_1.flac")[0], 16000)
     matched = clone([EXAMPLES / "awb_1.flac"], "The garden looks beautiful in the spring.", tmp_path / "a.wav", config=config)
     plain = clone([EXAMPLES / "awb_1.flac"], "The garden looks beautiful in the spring.", tmp_path / "b.wav",
-                  config=CloneConfig(adapter=str(random_adapter), vad="energy", match_pitch=False))
+                  config=CloneConfig(adapter=str(random_adapter), vad="energy"))  # the default: no pitch matching
     assert plain.voice.pitch == 1.0 and matched.voice.pitch != 1.0
     pitch_of = {path: median_pitch(soundfile.read(path)[0], 24000) for path in (tmp_path / "a.wav", tmp_path / "b.wav")}
     assert abs(np.log(pitch_of[tmp_path / "a.wav"] / reference)) < abs(np.log(pitch_of[tmp_path / "b.wav"] / reference))
