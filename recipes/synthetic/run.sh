@@ -85,7 +85,7 @@ if run_stage 6; then
     "$spk" train clone-adapter --data "$work/corpus" --out "$work/clone-adapter-lstm" --encoder lstm -q
   mkdir -p "$work/eval"
   "$spk" evaluate clone "$dev/audio" --speakers awb,joe,kal,ked,rms,slt,kokoro_mix_alpha_kumo,kokoro_mix_alpha_nezumi,kokoro_mix_gongitsune_tebukuro,kokoro_mix_nezumi_kumo \
-    --adapter "$work/clone-adapter-lstm" --refine 10 --judge whisper --out "$work/eval/clone" -q
+    --adapter "$work/clone-adapter-lstm" --refine 10 --judge conv-transformer --out "$work/eval/clone-default" -q
 fi
 if run_stage 7; then
   log "stage 7: Whisper-base + MLP head"
