@@ -6,6 +6,10 @@ Output folder layout:
                             speaker, split (train/dev/test, speaker-disjoint), text, language, and
                             gender when the corpus gives it
     OUT/trials.parquet      the corpus's trial list with segment ids (VoxCeleb, when ROOT has one)
+    OUT/retrieval.tsv       VoxCeleb-style retrieval set: `retrieval_per_speaker` recordings of every
+                            held-out speaker (test split, else dev) that has that many (segment_id,
+                            speaker, split); `spk evaluate verification --speakers OUT/retrieval.tsv`
+                            scores top-1/top-5 retrieval on exactly that set
     OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/features.py);
                             attrs `frontend_name` says which frontend made them (`lstm`/`whisper`)
     OUT/failures.parquet    one row per recording that could not be used, with the reason
@@ -57,6 +61,7 @@ class PreprocessConfig:
     dev_fraction: float = 0.1  # share of speakers, not of utterances
     test_fraction: float = 0.1
     commonvoice: CommonVoiceFilters = CommonVoiceFilters()
+    retrieval_per_speaker: int = 3  # recordings per held-out speaker in retrieval.tsv (0: no retrieval set)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -114,6 +119,7 @@ def run(corpus_name: str, root: str | Path, out_dir: str | Path, *, config: Prep
     with FeatureWriter(out_dir / "features.zarr", mel.n_mels) as writer:
         rows, failures, speech_samples = _extract_features(corpus, spec, mel, config.vad, writer, progress)
         segments = _write_tables(corpus, rows, speaker_splits(corpus, config.dev_fraction, config.test_fraction), out_dir)
+        _write_retrieval_set(segments, config.retrieval_per_speaker, out_dir / "retrieval.tsv")
         summary = {
             "num_utterances": len(corpus.utterances),
             "num_segments": len(rows),
@@ -182,6 +188,31 @@ def _write_tables(corpus: Corpus, rows: list[tuple[Utterance, AudioInfo]], split
     else:
         trials_path.unlink(missing_ok=True)  # left by an earlier run on another corpus
     return segments
+
+
+def retrieval_set(segments: pd.DataFrame, per_speaker: int) -> pd.DataFrame:
+    """`per_speaker` segments of each held-out speaker (the test split, else dev) that has at least
+    that many: columns segment_id, speaker, split. Speakers with fewer are left out, so every query
+    has the same number of same-speaker candidates. Segments are picked by a hash of their id (not
+    by name order, which tends to take one session), so the choice is stable across runs."""
+    columns = ["segment_id", "speaker", "split"]
+    held_out = next((split for split in ("test", "dev") if (segments["split"] == split).any()), None)
+    if held_out is None or per_speaker < 1:
+        return pd.DataFrame(columns=columns)
+    pool = segments.loc[segments["split"] == held_out, columns].copy()
+    pool["order"] = [hashlib.sha1(str(segment).encode()).hexdigest() for segment in pool["segment_id"]]
+    pool = pool.sort_values(["speaker", "order"])
+    counts = pool.groupby("speaker")["segment_id"].transform("size")
+    chosen = pool[counts >= per_speaker].groupby("speaker").head(per_speaker)
+    return chosen[columns].reset_index(drop=True)
+
+
+def _write_retrieval_set(segments: pd.DataFrame, per_speaker: int, path: Path) -> None:
+    chosen = retrieval_set(segments, per_speaker)
+    if chosen.empty:
+        path.unlink(missing_ok=True)  # none here (no held-out split, or too few recordings per speaker)
+        return
+    chosen.to_csv(path, sep="\t", index=False)
 
 
 def _frontend(name: str, mel: MelConfig):

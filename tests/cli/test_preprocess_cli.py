@@ -74,6 +74,31 @@ def test_librispeech_manifests_splits_and_features(tmp_path):
     frames = sum(store.num_frames(segment_id) for segment_id in store.segment_ids)
     assert abs(frames - 100 * speech_s) <= len(store)  # one frame per 10 ms hop, +1 per segment
     assert store.get("1-100-0000").shape[1] == 40
+    assert not (out / "retrieval.tsv").exists()  # 2 recordings per speaker: too few for the default 3
+
+
+def test_retrieval_set_holds_k_recordings_of_each_held_out_speaker(tmp_path):
+    root, out = librispeech(tmp_path / "LibriSpeech"), tmp_path / "prep"
+    result = preprocess("librispeech", root, out, "--dev-fraction", "0.34", "--test-fraction", "0.33",
+                        "--retrieval-per-speaker", "2")
+    assert result.exit_code == 0, result.output
+    chosen = pd.read_csv(out / "retrieval.tsv", sep="\t", dtype=str)
+    segments = read_table(out / "segments.parquet", "segments")
+    test_speakers = set(segments.loc[segments["split"] == "test", "speaker"])
+    assert set(chosen["speaker"]) == test_speakers and set(chosen["split"]) == {"test"}
+    assert chosen.groupby("speaker").size().eq(2).all() and set(chosen["segment_id"]) <= set(segments["segment_id"])
+
+
+def test_retrieval_set_skips_speakers_with_too_few_recordings_and_falls_back_to_dev():
+    from speakembed.pipelines.preprocess import retrieval_set
+
+    segments = pd.DataFrame({"segment_id": [f"s{i}" for i in range(9)],
+                             "speaker": ["a"] * 4 + ["b"] * 2 + ["c"] * 3,
+                             "split": ["dev"] * 9})
+    chosen = retrieval_set(segments, 3)
+    assert chosen.groupby("speaker").size().to_dict() == {"a": 3, "c": 3}
+    assert chosen.equals(retrieval_set(segments.sample(frac=1, random_state=0), 3))  # order-independent
+    assert retrieval_set(segments.assign(split="train"), 3).empty and retrieval_set(segments, 0).empty
 
 
 def test_corrupt_file_is_a_failure_and_rerun_is_a_no_op(tmp_path):
