@@ -1,7 +1,8 @@
 """Training and embedding speed of the two trainable encoders: conv-transformer against LSTM.
 
-Both encoders are built as `spk train` builds them (`build_network(encoder, {})`: the default
-arguments of ConvTransformerEncoder, and LSTMEncoder's 3 x 256 GE2E sizes), with the seed fixed.
+Both encoders are built as `spk train` builds them (`build_network`): the conv-transformer with the
+architecture of the shipped checkpoint (models/pretrained/conv-transformer/config.json; defaults
+when none ships), the LSTM with LSTMEncoder's 3 x 256 GE2E sizes; the seed is fixed.
 No data is read: inputs are random log-mel-shaped tensors, so only the network is timed.
 
 Per encoder, each measurement runs in its own fresh subprocess (so its peak RSS, `ru_maxrss`, is
@@ -52,12 +53,17 @@ MIN_TIMED = 2  # timed steps or batches, even when the budget is spent
 
 
 def build(encoder: str):
+    """A fresh network of `encoder`: the conv-transformer with the architecture of the shipped
+    checkpoint (models/pretrained/conv-transformer/config.json) when there is one, else defaults."""
     import torch
 
-    from speakembed.models.checkpoints import build_network
+    from speakembed.models.checkpoints import build_network, checkpoint_arguments, load_checkpoint_config
+    from speakembed.models.registry import PRETRAINED
 
     torch.manual_seed(0)
-    return build_network(encoder, {})
+    shipped = PRETRAINED / encoder
+    arguments = checkpoint_arguments(load_checkpoint_config(shipped)[0]) if (shipped / "config.json").is_file() else {}
+    return build_network(encoder, arguments)
 
 
 def synchronize(device) -> None:

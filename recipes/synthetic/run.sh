@@ -6,7 +6,7 @@
 #                                with cosine distillation from the LSTM teacher (conf/distil.json)
 #   stage 3  spk embed/evaluate the dev corpus (../shared/data/dev) with the trained model and the LSTM
 #   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
-#            (the scratch conv-transformer is the shipped one)
+#            and the shipped conv-transformer: the same recipe at a smaller size
 #   stage 5  evaluate both from-scratch models on the dev corpus
 #   stage 6  spk train clone-adapter on the Kokoro voices, spk evaluate clone on the dev speakers
 #   stage 7  Whisper-base features, the shipped Whisper head (frozen encoder, triplet + NT-Xent),
@@ -71,6 +71,9 @@ if run_stage 4; then
   log "stage 4: equal budget from scratch (no teacher)"
   train "$here/conf/scratch.json" "$work/scratch-conv-transformer" --encoder conv-transformer
   train "$here/conf/scratch.json" "$work/scratch-lstm" --encoder lstm
+  # the shipped conv-transformer: the same recipe at a smaller size (0.64 M parameters)
+  train "$here/conf/scratch.json" "$work/scratch-conv-transformer-small" --encoder conv-transformer \
+    --set model.d_model=128 --set model.ff_dim=256 --set model.channels=96
 fi
 
 if run_stage 5; then
@@ -78,6 +81,7 @@ if run_stage 5; then
   mkdir -p "$work/eval"
   evaluate scratch-conv-transformer --checkpoint "$work/scratch-conv-transformer"
   evaluate scratch-lstm --checkpoint "$work/scratch-lstm"
+  evaluate scratch-conv-transformer-small --checkpoint "$work/scratch-conv-transformer-small"
 fi
 if run_stage 6; then
   log "stage 6: clone adapter"
