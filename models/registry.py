@@ -241,9 +241,9 @@ def _shipped_checkpoint(name: str, description: str) -> EncoderSpec | None:
 
 
 SHIPPED_CHECKPOINTS = {
-    "conv-transformer": "conv-transformer (conv stack + 4 transformer blocks, 1.4 M parameters), trained by SpeakEmbed "
+    "conv-transformer": "conv-transformer (conv stack + 4 transformer blocks, 0.64 M parameters), trained by SpeakEmbed "
                         "on synthetic voices with GE2E (models/pretrained/conv-transformer/README.md)",
-    "whisper-head": "Whisper-base encoder (frozen) + learnt layer weighting + MLP head 512 -> 512 -> 256, trained by "
+    "whisper-head": "Whisper-base encoder (frozen), blocks 1-2 mean-pooled + MLP head 512 -> 512 -> 256, trained by "
                     "SpeakEmbed on synthetic voices with batch-hard triplet + NT-Xent "
                     "(models/pretrained/whisper-head/README.md; needs speakembed[whisper])",
 }

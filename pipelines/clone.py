@@ -132,8 +132,8 @@ class Cloner:
         return Reference(unit_length(self.embedder.embed(speech).mean(axis=0)), median_f0)
 
     def choose_voice(self, reference: Reference) -> Voice:
-        """The voice to speak in: the adapter's, pitch-matched to the reference, then refined
-        (`config.refine` rounds, seeded by `config.seed`)."""
+        """The voice to speak in: the adapter's, pitch-matched to the reference when its median F0
+        was measured (`config.match_pitch`), then refined (`config.refine` rounds, seeded by `config.seed`)."""
         voice = self.predict_voice(reference.embedding)
         if reference.median_f0_hz:
             voice = self.pitch_matched(voice, reference.median_f0_hz)
