@@ -6,9 +6,14 @@ optionally (`match_pitch`) a pitch shift (PSOLA, formants kept) that gives the c
 reference's median F0: the five stock voices are all Japanese speakers of a narrow pitch range.
 Off by default: measured on the dev speakers it lowered the similarity an independent judge
 encoder finds (mean SECS 0.565 vs 0.661; an octave error on one low voice among the causes).
-With `refine` N, the best of these voices, the stock voices (and with `match_pitch` their
-pitch-matched versions), then N rounds of random search around it (mixture, factor and pitch),
-keep whichever voice sounds most like the reference to the same encoder.
+With `refine` N, a search keeps the voice that sounds most like the reference: it scores the
+adapter's voice, the stock voices (with `match_pitch` also their pitch-matched versions) and the
+first N/2 voices of a fixed, seeded spread over the voice space, then N - N/2 random steps around
+the best so far. A voice is scored by the *least* convinced of several encoders (the conditioning
+one and `refine_with`, by default whisper-head), each encoder's cosine to the reference
+standardised over the starting voices: measured on the dev speakers, the encoders disagree
+wildly about voices far from the reference, and the argmax of any one encoder is often a voice
+another encoder rates far below the nearest stock voice (see README).
 Every output file is tagged as synthetic speech in its metadata.
 """
 
@@ -36,6 +41,8 @@ OUTPUT_SUFFIXES = (".wav", ".flac")
 F0_RANGE_HZ = (60.0, 500.0)  # pitch tracking range: low male to high child voices
 MIN_VOICED_FRAMES = 20  # 0.2 s of voiced speech for a median F0
 PITCH_RATIO_RANGE = (0.5, 2.0)  # an octave either way: PSOLA degrades beyond
+VOICE_BANK_SEED = 20261201  # the bank is the same for every reference, so its renderings are cached
+FACTOR_RANGE = (0.82, 1.22)  # resampling factors the adapter may predict (exp(+-0.2))
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class CloneConfig:
     seed: int = 0
     refine: int = 0  # rounds of search in voice space towards the reference (0: adapter only)
     match_pitch: bool = False  # shift the clone's median F0 to the reference's (off: it lowered SECS, see README)
+    refine_with: tuple[str, ...] = ("whisper-head",)  # encoders that must also agree in the refine search
     vad: str = "silero"
     sentence_pause_s: float = 0.3
     kokoro_model: str | None = None  # official kokoro-v1.0*.onnx; default: the packaged int8 model
@@ -64,6 +72,10 @@ class Voice:
     factor: float = 1.0
     pitch: float = 1.0
 
+    def key(self) -> tuple:
+        """Hashable identity (for caching renderings)."""
+        return (*np.round(self.weights, 6).tolist(), round(self.factor, 6), round(self.pitch, 6))
+
     def describe(self, names: list[str]) -> str:
         parts = [f"{name} {weight:.2f}" for name, weight in sorted(zip(names, self.weights), key=lambda p: -p[1]) if weight >= 0.01]
         return ", ".join(parts) + f"; factor {self.factor:.3f}; pitch {self.pitch:.3f}"
@@ -71,11 +83,13 @@ class Voice:
 
 @dataclass(frozen=True)
 class Reference:
-    """What the clone aims at: the unit speaker embedding (D,) of the reference speech and its
-    median F0 in Hz (None when too little of it is voiced)."""
+    """What the clone aims at: the unit speaker embedding (D,) of the reference speech by the
+    conditioning encoder, its median F0 in Hz (None when too little of it is voiced or when not
+    measured) and its unit embeddings by every search encoder (the conditioning one first)."""
 
     embedding: np.ndarray
     median_f0_hz: float | None
+    search_embeddings: tuple[np.ndarray, ...] = ()
 
 
 @dataclass
@@ -97,6 +111,8 @@ class Cloner:
     kokoro: Kokoro
     adapter: object  # speakembed.models.clone_adapter.StyleAdapter
     config: CloneConfig
+    search_encoders: list = field(default_factory=list)  # conditioning encoder + refine_with (with refine)
+    probe_cache: dict = field(default_factory=dict, repr=False)  # Voice.key() -> probe embeddings per search encoder
 
     @classmethod
     def load(cls, config: CloneConfig = CloneConfig()) -> "Cloner":
@@ -112,14 +128,16 @@ class Cloner:
         missing = sorted(set(adapter.voices) - set(kokoro.voices))
         if missing:
             raise UsageError(f"the clone adapter mixes voices {missing} that the Kokoro voices file lacks")
-        return cls(embedder, kokoro, adapter, config)
+        helpers = [load_encoder(name, config.device) for name in config.refine_with if name != embedder.spec.name]
+        return cls(embedder, kokoro, adapter, config, [embedder, *helpers] if config.refine else [embedder])
 
     @property
     def voice_names(self) -> list[str]:
         return list(self.adapter.voices)
 
     def analyse_reference(self, references: list[str | Path]) -> Reference:
-        """The mean unit embedding and the median F0 of the reference recordings' speech."""
+        """The mean unit embeddings (by every search encoder) and the median F0 of the reference
+        recordings' speech."""
         from speakembed.pipelines.speech import prepare_speech
 
         rate = self.embedder.spec.sample_rate
@@ -129,7 +147,10 @@ class Cloner:
             raise UnusableAudioError(f"{references[0]}: only {seconds:.2f} s of speech in the reference; "
                                      f"cloning needs at least {MIN_REFERENCE_SPEECH_S:.1f} s", "too_short")
         median_f0 = median_pitch(np.concatenate(speech), rate) if self.config.match_pitch else None
-        return Reference(unit_length(self.embedder.embed(speech).mean(axis=0)), median_f0)
+        embedding = unit_length(self.embedder.embed(speech).mean(axis=0))
+        helpers = [unit_length(encoder.embed([prepare_speech(path, encoder.spec, self.config.vad) for path in references]).mean(axis=0))
+                   for encoder in self.search_encoders[1:]]
+        return Reference(embedding, median_f0, (embedding, *helpers))
 
     def choose_voice(self, reference: Reference) -> Voice:
         """The voice to speak in: the adapter's, pitch-matched to the reference when its median F0
@@ -168,32 +189,40 @@ class Cloner:
         return shift_pitch(waveform, SAMPLE_RATE, voice.pitch)
 
     def similarity(self, waveform: np.ndarray, reference: np.ndarray) -> float:
-        """Cosine between the embedding of 24 kHz speech and a reference embedding (D,)."""
-        from speakembed.pipelines.audio import resample
-        from speakembed.pipelines.speech import speech_in_waveform
+        """Cosine between the conditioning encoder's embedding of 24 kHz speech and a reference embedding (D,)."""
+        return float(embed_synthesised(self.embedder, [waveform], self.config.vad)[0] @ reference)
 
-        speech = speech_in_waveform(resample(waveform, SAMPLE_RATE, self.embedder.spec.sample_rate),
-                                    self.embedder.spec, self.config.vad, name="synthesised speech")
-        return float(self.embedder.embed([speech])[0] @ reference)
+    def probe_similarities(self, voice: Voice, reference: Reference) -> np.ndarray:
+        """Cosine to the reference of `voice` speaking the probe sentence, by each search encoder:
+        (encoders,). The renderings' embeddings are cached, so shared voices cost once per Cloner."""
+        key = voice.key()
+        if key not in self.probe_cache:
+            waveform = self.render(voice, phonemize(PROBE_TEXT))
+            self.probe_cache[key] = [embed_synthesised(encoder, [waveform], self.config.vad)[0] for encoder in self.search_encoders]
+        return np.array([embedding @ target for embedding, target in zip(self.probe_cache[key], reference.search_embeddings)])
 
-    def refine(self, voice: Voice, reference: Reference, rounds: int, rng: np.random.Generator) -> tuple[Voice, float]:
-        """Search the voice space for the voice whose rendering of the probe sentence sounds most like
-        the reference (to this encoder): the best of `voice`, the stock voices and (with a reference
-        F0) their pitch-matched versions, then `rounds` of random search around the best so far with
-        a shrinking step. Returns it and its similarity."""
-        probe = phonemize(PROBE_TEXT)
-
-        def score(candidate: Voice) -> float:
-            return self.similarity(self.render(candidate, probe), reference.embedding)
-
-        starts = [voice, *self.stock_voices()]
+    def refine(self, voice: Voice, reference: Reference, budget: int, rng: np.random.Generator) -> tuple[Voice, float]:
+        """Search the voice space for the voice whose rendering of the probe sentence every search
+        encoder finds like the reference. Scored first: `voice`, the stock voices, (with a reference
+        F0) their pitch-matched versions and the first budget // 2 voices of the seeded bank; then
+        the remaining rounds step randomly around the best so far with a shrinking step. A voice's
+        score is the minimum over encoders of its cosine standardised by that encoder's mean and
+        spread over the starting voices. Returns the best voice and its score."""
+        starts = [voice, *self.stock_voices(), *voice_bank(len(self.voice_names), budget // 2)]
         if reference.median_f0_hz:
             starts += [self.pitch_matched(stock, reference.median_f0_hz) for stock in self.stock_voices()]
-        scored = [(score(candidate), candidate) for candidate in starts]
-        best_score, best = max(scored, key=lambda pair: pair[0])
+        similarities = np.stack([self.probe_similarities(candidate, reference) for candidate in starts])
+        centre, spread = similarities.mean(axis=0), similarities.std(axis=0) + 1e-6
+
+        def agreement(similarity: np.ndarray) -> float:
+            return float(np.min((similarity - centre) / spread))
+
+        scores = [agreement(similarity) for similarity in similarities]
+        best, best_score = starts[int(np.argmax(scores))], max(scores)
+        rounds = budget - budget // 2
         for index in range(rounds):
             candidate = _perturb(best, rng, step=1.0 - 0.6 * index / max(1, rounds))
-            candidate_score = score(candidate)
+            candidate_score = agreement(self.probe_similarities(candidate, reference))
             if candidate_score > best_score:
                 best, best_score = candidate, candidate_score
         return best, best_score
@@ -232,6 +261,31 @@ def clone(references: list[str | Path], text: str, out_path: str | Path, *, conf
     write_tagged_audio(out_path, waveform)
     report_progress(progress, "synthesising", len(sentences), len(sentences))
     return CloneResult(out_path, len(waveform) / SAMPLE_RATE, synthesis_s, voice, cloner.voice_names, similarity, sentences)
+
+
+def voice_bank(voices: int, size: int) -> list[Voice]:
+    """The first `size` voices of a fixed seeded spread over the voice space: sparse random
+    mixtures (Dirichlet 0.4) of `voices` stock voices, log-uniform resampling factors (0.84-1.2)
+    and, for every other one, a log-uniform pitch ratio (0.7-1.4). The same for every call, so
+    the renderings of a bank are shared by all references."""
+    rng = np.random.default_rng(VOICE_BANK_SEED)
+    bank = []
+    for index in range(size):
+        weights = rng.dirichlet(np.full(voices, 0.4))
+        factor = float(np.exp(rng.uniform(np.log(0.84), np.log(1.2))))
+        pitch = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+        bank.append(Voice(weights, factor, pitch if index % 2 else 1.0))
+    return bank
+
+
+def embed_synthesised(encoder, waveforms_24k: list[np.ndarray], vad: str) -> np.ndarray:
+    """An encoder's unit embeddings (clips, D) of the speech in 24 kHz synthesised clips."""
+    from speakembed.pipelines.audio import resample
+    from speakembed.pipelines.speech import speech_in_waveform
+
+    speech = [speech_in_waveform(resample(clip, SAMPLE_RATE, encoder.spec.sample_rate), encoder.spec, vad, name="synthesised speech")
+              for clip in waveforms_24k]
+    return encoder.embed(speech)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -316,7 +370,7 @@ def _perturb(voice: Voice, rng: np.random.Generator, step: float = 1.0) -> Voice
     (sd 0.06 x step) and the log-pitch ratio (sd 0.08 x step)."""
     logits = np.log(np.clip(voice.weights, 1e-4, None)) + rng.normal(0, 0.8 * step, len(voice.weights))
     weights = np.exp(logits - logits.max())
-    factor = float(np.clip(voice.factor * np.exp(rng.normal(0, 0.06 * step)), 0.82, 1.22))
+    factor = float(np.clip(voice.factor * np.exp(rng.normal(0, 0.06 * step)), *FACTOR_RANGE))
     pitch = float(np.clip(voice.pitch * np.exp(rng.normal(0, 0.08 * step)), *PITCH_RATIO_RANGE))
     return Voice(weights / weights.sum(), factor, pitch)
 

@@ -55,6 +55,7 @@ class CloneEvalConfig:
     judge: str = "conv-transformer"  # measures SECS; must differ from `encoder`
     adapter: str | None = None  # clone adapter folder; default: the shipped one for `encoder`
     refine: int = 0
+    refine_with: tuple[str, ...] = ("whisper-head",)  # encoders the refine search also asks; not the judge
     match_pitch: bool = False  # shift each clone's median F0 to its reference's
     secs_sentences: int = 2  # sentences per speaker for SECS (clone and every stock voice)
     wer: bool = True
@@ -91,16 +92,19 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
         progress: Progress | None = None) -> CloneEvalReport:
     """Evaluate the clone pipeline on DATA/<speaker>/* recordings (all speakers when `speakers` is None)."""
     from speakembed.models.registry import load_encoder
-    from speakembed.pipelines.clone import CloneConfig, Cloner
+    from speakembed.pipelines.clone import CloneConfig, Cloner, embed_synthesised
 
     if config.judge == config.encoder:
         raise UsageError("the judge encoder must differ from the conditioning encoder (pass another --judge)")
+    if config.refine and config.judge in config.refine_with:
+        raise UsageError(f"the judge '{config.judge}' also guides the --refine search (--refine-with); "
+                         "pass another --judge or leave it out of --refine-with")
     recordings = _speaker_recordings(Path(data_dir), speakers)
     cloner = Cloner.load(CloneConfig(encoder=config.encoder, adapter=config.adapter, refine=config.refine, vad=config.vad,
-                                     seed=config.seed, match_pitch=config.match_pitch))
+                                     seed=config.seed, match_pitch=config.match_pitch, refine_with=config.refine_with))
     judge = load_encoder(config.judge)
     texts = [phonemize(sentence) for sentence in SENTENCES]
-    stock = {name: _judge_embed(judge, [cloner.render(voice, text) for text in texts[: config.secs_sentences]], config.vad)
+    stock = {name: embed_synthesised(judge, [cloner.render(voice, text) for text in texts[: config.secs_sentences]], config.vad)
              for name, voice in zip(cloner.voice_names, cloner.stock_voices())}
     results, synthesis_s, audio_s, transcripts = [], 0.0, 0.0, []
     for index, (speaker, files) in enumerate(recordings.items()):
@@ -141,17 +145,9 @@ def _speaker_recordings(data_dir: Path, speakers: list[str] | None) -> dict[str,
     return recordings
 
 
-def _judge_embed(judge, waveforms_24k: list[np.ndarray], vad: str) -> np.ndarray:
-    """The judge's unit embeddings of 24 kHz clips, (clips, D)."""
-    from speakembed.pipelines.speech import speech_in_waveform
-
-    speech = [speech_in_waveform(resample(clip, SAMPLE_RATE, judge.spec.sample_rate), judge.spec, vad, name="synthesised speech")
-              for clip in waveforms_24k]
-    return judge.embed(speech)
-
-
 def _speaker_result(speaker: str, files: list[Path], judge, clips: list[np.ndarray], stock: dict[str, np.ndarray],
                     voice: str, vad: str) -> SpeakerResult:
+    from speakembed.pipelines.clone import embed_synthesised
     from speakembed.pipelines.speech import prepare_speech
 
     real = judge.embed([prepare_speech(path, judge.spec, vad) for path in files])
@@ -160,7 +156,7 @@ def _speaker_result(speaker: str, files: list[Path], judge, clips: list[np.ndarr
     nearest = max(stock_scores, key=stock_scores.get)
     return SpeakerResult(
         speaker=speaker, reference=files[0].name,
-        secs_clone=float(np.mean(_judge_embed(judge, clips, vad) @ reference)),
+        secs_clone=float(np.mean(embed_synthesised(judge, clips, vad) @ reference)),
         secs_nearest_stock=stock_scores[nearest], nearest_stock_voice=nearest,
         secs_real_ceiling=float(np.mean(others @ reference)) if len(others) else None, voice=voice,
     )
@@ -187,7 +183,9 @@ def write_report(report: CloneEvalReport, out_dir: str | Path) -> list[Path]:
 
 def markdown(report: CloneEvalReport) -> str:
     lines = ["# spk evaluate clone", "",
-             f"Conditioning encoder {report.encoder_id}; SECS judged by {report.judge_id}; refine {report.config['refine']}.", "",
+             f"Conditioning encoder {report.encoder_id}; SECS judged by {report.judge_id}; refine {report.config['refine']}"
+             + (f" (search also asks {', '.join(report.config['refine_with'])})" if report.config['refine'] and report.config['refine_with'] else "")
+             + ".", "",
              "| speaker | SECS clone | SECS nearest stock voice | nearest stock | SECS real (ceiling) | clone voice |",
              "|---|---|---|---|---|---|"]
     for r in report.speakers:

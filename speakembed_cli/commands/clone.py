@@ -13,7 +13,7 @@ from speakembed.console import progress_bar, stdout, user_errors
 
 HELP = """Speak TEXT in the voice of the reference recording(s): spk clone ref.wav [more.wav ...] "Hello there." --out hello.wav
 
-The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), Kokoro speaks the text (English; long text is split into sentences); --match-pitch also shifts the pitch to the reference's median. --refine N searches N more voices around it for the one that sounds most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
+The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), Kokoro speaks the text (English; long text is split into sentences); --match-pitch also shifts the pitch to the reference's median. --refine N searches N voices (half spread over the voice space, half around the best) for the one that the conditioning encoder and --refine-with all find most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
 Needs the clone extra: pip install 'speakembed[clone]' and apt-get install espeak-ng."""
 
 
@@ -23,7 +23,8 @@ def clone(
     text_file: Optional[Path] = typer.Option(None, "--text-file", help="Read the text from this UTF-8 file."),
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate (1.0 natural, 1.2 faster)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the --refine search."),
-    refine: int = typer.Option(0, "--refine", min=0, help="Rounds of voice search towards the reference (0: adapter only)."),
+    refine: int = typer.Option(0, "--refine", min=0, help="Voices searched for the one most like the reference (0: the adapter's voice; 40 takes ~1 min)."),
+    refine_with: str = options.REFINE_WITH,
     match_pitch: bool = options.MATCH_PITCH,
     encoder: str = options.ENCODER,
     checkpoint: Optional[Path] = options.CHECKPOINT,
@@ -42,7 +43,7 @@ def clone(
     references, text = _references_and_text(arguments, text_file)
     config = pipeline.CloneConfig(
         encoder=encoder, checkpoint=_text(checkpoint), adapter=_text(adapter), speed=speed, seed=seed, refine=refine,
-        match_pitch=match_pitch, vad=vad, kokoro_model=_text(kokoro_model), kokoro_voices=_text(kokoro_voices), device=device,
+        refine_with=options.encoder_names(refine_with), match_pitch=match_pitch, vad=vad, kokoro_model=_text(kokoro_model), kokoro_voices=_text(kokoro_voices), device=device,
     )
     with user_errors(), progress_bar(not quiet) as progress:
         result = pipeline.clone(references, text, out, config=config, progress=progress)

@@ -146,7 +146,7 @@ def _print_verification(pipeline, report, out: Path | None) -> None:
 
 CLONE_HELP = """Measure `spk clone` on real speakers: similarity to the reference, intelligibility, speed.
 
-spk evaluate clone DATA [--speakers kal,slt] [--encoder lstm] [--judge conv-transformer] [--refine N] [--out DIR]
+spk evaluate clone DATA [--speakers kal,slt] [--encoder lstm] [--judge conv-transformer] [--refine N] [--refine-with whisper-head] [--out DIR]
 
 DATA holds one folder of recordings per speaker; the first recording of each is the reference.
 SECS (cosine similarity of speaker embeddings) is measured by --judge, an encoder other than the
@@ -162,7 +162,8 @@ def clone(
     encoder: str = typer.Option("lstm", "--encoder", "-e", help="Encoder that conditions the TTS."),
     judge: str = typer.Option("conv-transformer", "--judge", help="Encoder that measures similarity (not --encoder)."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="Clone adapter folder (default: the shipped one)."),
-    refine: int = typer.Option(0, "--refine", min=0, help="Rounds of voice search per speaker."),
+    refine: int = typer.Option(0, "--refine", min=0, help="Voices searched per speaker (see spk clone --refine)."),
+    refine_with: str = options.REFINE_WITH,
     match_pitch: bool = options.MATCH_PITCH,
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe the clones with Whisper-base for the WER."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.json and report.md."),
@@ -175,7 +176,7 @@ def clone(
     from speakembed.pipelines import evaluate_clone as pipeline
 
     config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, adapter=str(adapter) if adapter else None, refine=refine,
-                                      match_pitch=match_pitch, wer=wer)
+                                      refine_with=options.encoder_names(refine_with), match_pitch=match_pitch, wer=wer)
     names = [name.strip() for name in speakers.split(",") if name.strip()] if speakers else None
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(data, names, config=config, progress=progress)

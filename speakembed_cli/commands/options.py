@@ -10,6 +10,14 @@ VAD = typer.Option("silero", "--vad", help="Voice-activity detection: silero, en
 DEVICE = typer.Option(None, "--device", help="torch device (cpu, cuda, cuda:1); default: CUDA when present.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 AS_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+REFINE_WITH = typer.Option("whisper-head", "--refine-with", help="Comma-separated encoders that must also find a --refine candidate like the reference (the search keeps the voice the least convinced encoder likes best); '' for the conditioning encoder alone.")
+
+
+def encoder_names(text: str) -> tuple[str, ...]:
+    """--refine-with's comma-separated encoder names as a tuple (empty for '')."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 MATCH_PITCH = typer.Option(False, "--match-pitch/--no-match-pitch", help="Also shift the clone's median pitch to the reference's (PSOLA, formants kept; off by default: it lowered the measured similarity).")
 
 

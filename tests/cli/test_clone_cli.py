@@ -76,6 +76,42 @@ def test_adapter_round_trip(random_adapter):
     assert float(log_factor.detach().abs().max()) <= 0.2 + 1e-6  # factor stays within 0.82 .. 1.22
 
 
+def test_voice_bank_is_fixed_and_stays_in_the_voice_space():
+    from speakembed.pipelines.clone import FACTOR_RANGE, PITCH_RATIO_RANGE, voice_bank
+
+    bank = voice_bank(5, 12)
+    assert [voice.key() for voice in voice_bank(5, 4)] == [voice.key() for voice in bank[:4]]  # a prefix: shared renderings
+    assert len({voice.key() for voice in bank}) == 12
+    for voice in bank:
+        assert voice.weights.shape == (5,) and voice.weights.sum() == pytest.approx(1.0) and (voice.weights >= 0).all()
+        assert FACTOR_RANGE[0] <= voice.factor <= FACTOR_RANGE[1] and PITCH_RATIO_RANGE[0] <= voice.pitch <= PITCH_RATIO_RANGE[1]
+
+
+def test_refine_keeps_the_voice_every_encoder_agrees_on(monkeypatch):
+    """Two search encoders: one voice is the first encoder's favourite by far but the second's
+    worst; another is liked by both. The search keeps the one both like, and scores each voice once."""
+    from speakembed.pipelines.clone import CloneConfig, Cloner, Reference, Voice
+
+    adapter = type("Adapter", (), {"voices": STOCK})()
+    cloner = Cloner(embedder=None, kokoro=None, adapter=adapter, config=CloneConfig(refine=4))
+    first_favourite, both_like = cloner.stock_voices()[0].key(), cloner.stock_voices()[1].key()
+    calls = []
+
+    def probe_similarities(voice, reference):
+        calls.append(voice.key())
+        if voice.key() == first_favourite:
+            return np.array([0.95, 0.0])
+        if voice.key() == both_like:
+            return np.array([0.6, 0.6])
+        return np.array([0.3, 0.3])
+
+    monkeypatch.setattr(cloner, "probe_similarities", probe_similarities)
+    start = Voice(np.full(5, 0.2))
+    best, score = cloner.refine(start, Reference(np.zeros(256), None), 4, np.random.default_rng(0))
+    assert best.key() == both_like and score > 0
+    assert len(calls) == 1 + 5 + 2 + 2  # the start, the stock voices, 4 // 2 bank voices, then 2 steps
+
+
 @needs_kokoro
 def test_clone_writes_tagged_speech(random_adapter, tmp_path):
     out = tmp_path / "hello.wav"
@@ -199,3 +235,6 @@ def test_evaluate_clone_reports_secs_against_stock_voices_and_ceiling(random_ada
     assert "SECS clone" in paths[1].read_text()
     with pytest.raises(UsageError, match="judge"):
         evaluate_clone.run(tmp_path / "data", None, config=evaluate_clone.CloneEvalConfig(encoder="lstm", judge="lstm"))
+    with pytest.raises(UsageError, match="refine-with"):
+        evaluate_clone.run(tmp_path / "data", None, config=evaluate_clone.CloneEvalConfig(
+            encoder="lstm", judge="whisper-head", refine=4, refine_with=("whisper-head",)))
