@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python benchmarks/embed_speed.py
 	$(BIN)/python benchmarks/diarise.py
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/clone_speed.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -88,8 +88,15 @@ if run_stage 6; then
   [ -f "$work/clone-adapter-lstm/model.safetensors" ] || \
     "$spk" train clone-adapter --data "$work/corpus" --out "$work/clone-adapter-lstm" --encoder lstm -q
   mkdir -p "$work/eval"
-  "$spk" evaluate clone "$dev/audio" --speakers awb,joe,kal,ked,rms,slt,kokoro_mix_alpha_kumo,kokoro_mix_alpha_nezumi,kokoro_mix_gongitsune_tebukuro,kokoro_mix_nezumi_kumo \
-    --adapter "$work/clone-adapter-lstm" --refine 10 --judge conv-transformer --out "$work/eval/clone-default" -q
+  clone_speakers=awb,joe,kal,ked,rms,slt,kokoro_mix_alpha_kumo,kokoro_mix_alpha_nezumi,kokoro_mix_gongitsune_tebukuro,kokoro_mix_nezumi_kumo
+  evaluate_clone() {  # output name, then options; the README's cloning table (about 6-15 min each)
+    local name=$1; shift
+    "$spk" evaluate clone "$dev/audio" --speakers "$clone_speakers" --adapter "$work/clone-adapter-lstm" \
+      --out "$work/eval/clone-$name" -q "$@"
+  }
+  evaluate_clone adapter --judge conv-transformer
+  evaluate_clone refine40 --refine 40 --judge conv-transformer
+  evaluate_clone refine40-judge-whisper-head --refine 40 --refine-with conv-transformer --judge whisper-head
 fi
 if run_stage 7; then
   log "stage 7: Whisper-base + MLP head"
