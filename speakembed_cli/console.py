@@ -8,9 +8,12 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-stdout = Console()
-stderr = Console(stderr=True)
+# No markup parsing: messages carry paths, ids and install hints (`speakembed[clone]`) whose square
+# brackets rich would take for tags; colour is given with `style=` or `Text` instead.
+stdout = Console(markup=False)
+stderr = Console(stderr=True, markup=False)
 
 
 @contextlib.contextmanager
@@ -21,7 +24,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except SpeakEmbedError as error:
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        stderr.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         stderr.print("interrupted; nothing half-written was left behind")
@@ -36,7 +39,7 @@ def progress_bar(enabled: bool = True):
     if not enabled or not sys.stderr.isatty():
         yield None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr, transient=True) as bar:
         tasks: dict[str, int] = {}
 

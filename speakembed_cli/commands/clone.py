@@ -14,7 +14,7 @@ from speakembed.console import progress_bar, stdout, user_errors
 HELP = """Speak TEXT in the voice of the reference recording(s): spk clone ref.wav [more.wav ...] "Hello there." --out hello.wav
 
 The references are embedded by the speaker encoder, the clone adapter turns that embedding into a Kokoro-82M voice (a mixture of its stock voices plus a pitch/formant shift), Kokoro speaks the text (English; long text is split into sentences); --match-pitch also shifts the pitch to the reference's median. --refine N searches N voices (half spread over the voice space, half around the best) for the one that the conditioning encoder and --refine-with all find most like the reference. The output (24 kHz) is tagged as synthetic speech in its metadata. Only clone voices with their owner's consent; never use it to impersonate anyone.
-Needs the clone extra: pip install 'speakembed[clone]' and apt-get install espeak-ng."""
+Needs the clone extra: pip install 'speakembed\\[clone]' and apt-get install espeak-ng."""
 
 
 def clone(

@@ -57,4 +57,4 @@ def diarise(
         )
     stdout.print(f"{report.mode} mode with {report.encoder} -> {report.out_dir}")
     if report.failures:
-        stdout.print(f"[yellow]{report.failures} recordings could not be diarised; see {report.out_dir / 'failures.parquet'}[/]")
+        stdout.print(f"{report.failures} recordings could not be diarised; see {report.out_dir / 'failures.parquet'}", style="yellow")

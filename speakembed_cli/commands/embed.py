@@ -45,7 +45,7 @@ def embed(
     )
     if failed:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(report.failures.items()))
-        stdout.print(f"[yellow]{failed} items not embedded ({reasons}); see {report.failures_path}[/]")
+        stdout.print(f"{failed} items not embedded ({reasons}); see {report.failures_path}", style="yellow")
     if report.num_embedded == 0:
         raise typer.Exit(5)
 

@@ -66,7 +66,7 @@ def _print_table(pipeline, report) -> None:
     stdout.print(table)
     stdout.print(pipeline.speaker_count_summary(report))
     if report.missing_hypotheses:
-        stdout.print(f"[yellow]scored with an empty hypothesis: {', '.join(report.missing_hypotheses)}[/]")
+        stdout.print(f"scored with an empty hypothesis: {', '.join(report.missing_hypotheses)}", style="yellow")
 
 
 VERIFICATION_HELP = """Score speaker verification: EER, minDCF, top-1/top-5 speaker retrieval, intra/inter-speaker distances.
@@ -138,7 +138,7 @@ def _print_verification(pipeline, report, out: Path | None) -> None:
     stdout.print(table)
     stdout.print(pipeline.VERIFICATION_NOTE, style="dim", highlight=False)
     for note in report.notes:
-        stdout.print(f"[yellow]{note}[/]", highlight=False)
+        stdout.print(note, style="yellow", highlight=False)
     if out is not None:
         stdout.print(f"report written to {out / 'report.json'} and {out / 'report.md'}"
                      + (f", pictures: {', '.join(report.plots)}" if report.plots else ""))
@@ -152,7 +152,7 @@ DATA holds one folder of recordings per speaker; the first recording of each is 
 SECS (cosine similarity of speaker embeddings) is measured by --judge, an encoder other than the
 one that conditions the TTS, for the clone, for the nearest stock Kokoro voice (the baseline) and
 for the speaker's other real recordings (the ceiling). WER: 20 sentences spoken by the clones and
-transcribed by Whisper-base offline. Needs the clone extra (pip install 'speakembed[clone]')."""
+transcribed by Whisper-base offline. Needs the clone extra (pip install 'speakembed\\[clone]')."""
 
 
 @app.command("clone", help=CLONE_HELP)

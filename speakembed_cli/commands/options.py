@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-ENCODER = typer.Option("lstm", "--encoder", "-e", help="Speaker encoder: lstm (pretrained GE2E), conv-transformer (shipped, faster) or whisper (frozen Whisper-base, 512-d; needs speakembed[whisper]).")
+ENCODER = typer.Option("lstm", "--encoder", "-e", help="Speaker encoder: lstm (pretrained GE2E), conv-transformer (shipped, faster, trained on synthetic voices), whisper (frozen Whisper-base baseline, 512-d) or whisper-head (Whisper-base + trained head); the whisper ones need speakembed\\[whisper].")
 CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint folder written by `spk train` (instead of --encoder's pretrained weights).")
 VAD = typer.Option("silero", "--vad", help="Voice-activity detection: silero, energy, hybrid (both) or none.")
 DEVICE = typer.Option(None, "--device", help="torch device (cpu, cuda, cuda:1); default: CUDA when present.")

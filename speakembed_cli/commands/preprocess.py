@@ -68,4 +68,4 @@ def _print_summary(report) -> None:
     if report.failures:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(report.failures.items()))
         failed = sum(report.failures.values())
-        stdout.print(f"[yellow]{failed} recordings not used ({reasons}); see {report.failures_path}[/]")
+        stdout.print(f"{failed} recordings not used ({reasons}); see {report.failures_path}", style="yellow")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from speakembed.commands import options
 from speakembed.console import progress_bar, stderr, stdout, user_errors
@@ -46,8 +47,8 @@ def verify(
     if as_json:
         stdout.print_json(json.dumps(result.to_dict()))
         return
-    verdict = "[green]same speaker[/]" if result.same_speaker else "[red]different speakers[/]"
-    stdout.print(f"score {result.score:.4f}  threshold {result.threshold:.4f}  ->  {verdict}  ({result.encoder})")
+    verdict = ("same speaker", "green") if result.same_speaker else ("different speakers", "red")
+    stdout.print(Text.assemble(f"score {result.score:.4f}  threshold {result.threshold:.4f}  ->  ", verdict, f"  ({result.encoder})"))
 
 
 def _score_trials(pipeline, trials: Path, embeddings: Path | None, out: Path | None, config, as_json: bool, quiet: bool) -> None:
@@ -67,4 +68,4 @@ def _score_trials(pipeline, trials: Path, embeddings: Path | None, out: Path | N
     if report.eer is not None:
         stdout.print(f"EER {100 * report.eer:.2f} %")
     if report.missing_ids:
-        stderr.print(f"[yellow]{len(report.missing_ids)} ids not in the store, e.g. {report.missing_ids[:3]}[/]")
+        stderr.print(f"{len(report.missing_ids)} ids not in the store, e.g. {report.missing_ids[:3]}", style="yellow")

@@ -28,6 +28,22 @@ def test_version_and_help():
     assert result.exit_code == 0 and "embed" in result.stdout and "verify" in result.stdout
 
 
+def test_help_keeps_the_brackets_of_install_hints():
+    """Rich markup would eat `[clone]` / `[whisper]` in help texts unless escaped."""
+    def flat(*args):  # help is wrapped to the terminal width: join the words again
+        return " ".join(spk(*args, "--help").stdout.replace("│", " ").split())
+
+    assert "speakembed[clone]" in flat("clone") and "speakembed[clone]" in flat("evaluate", "clone")
+    assert "speakembed[whisper]" in flat("embed")
+
+
+def test_errors_print_square_brackets_verbatim(tmp_path):
+    """A path like `take[1].wav` (or `[/x]`, which rich would reject as a closing tag) is shown as is."""
+    for name in ("take[1].wav", "[/x].wav"):
+        result = spk("verify", tmp_path / name, tmp_path / name)
+        assert result.exit_code != 0 and name in result.output and "Traceback" not in result.output
+
+
 def test_embed_folder_writes_store_with_relative_ids(audio_dir, tmp_path):
     result = spk("embed", audio_dir, "--out", tmp_path / "emb", "--vad", "energy")
     assert result.exit_code == 0, result.output
