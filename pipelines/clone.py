@@ -152,14 +152,15 @@ class Cloner:
                    for encoder in self.search_encoders[1:]]
         return Reference(embedding, median_f0, (embedding, *helpers))
 
-    def choose_voice(self, reference: Reference) -> Voice:
+    def choose_voice(self, reference: Reference, progress: Progress | None = None) -> Voice:
         """The voice to speak in: the adapter's, pitch-matched to the reference when its median F0
-        was measured (`config.match_pitch`), then refined (`config.refine` rounds, seeded by `config.seed`)."""
+        was measured (`config.match_pitch`), then refined (`config.refine` voices searched, seeded by
+        `config.seed`; the search reports to `progress`)."""
         voice = self.predict_voice(reference.embedding)
         if reference.median_f0_hz:
             voice = self.pitch_matched(voice, reference.median_f0_hz)
         if self.config.refine:
-            voice, _ = self.refine(voice, reference, self.config.refine, np.random.default_rng(self.config.seed))
+            voice, _ = self.refine(voice, reference, self.config.refine, np.random.default_rng(self.config.seed), progress)
         return voice
 
     def pitch_matched(self, voice: Voice, target_f0_hz: float) -> Voice:
@@ -201,7 +202,8 @@ class Cloner:
             self.probe_cache[key] = [embed_synthesised(encoder, [waveform], self.config.vad)[0] for encoder in self.search_encoders]
         return np.array([embedding @ target for embedding, target in zip(self.probe_cache[key], reference.search_embeddings)])
 
-    def refine(self, voice: Voice, reference: Reference, budget: int, rng: np.random.Generator) -> tuple[Voice, float]:
+    def refine(self, voice: Voice, reference: Reference, budget: int, rng: np.random.Generator,
+               progress: Progress | None = None) -> tuple[Voice, float]:
         """Search the voice space for the voice whose rendering of the probe sentence every search
         encoder finds like the reference. Scored first: `voice`, the stock voices, (with a reference
         F0) their pitch-matched versions and the first budget // 2 voices of the seeded bank; then
@@ -211,7 +213,12 @@ class Cloner:
         starts = [voice, *self.stock_voices(), *voice_bank(len(self.voice_names), budget // 2)]
         if reference.median_f0_hz:
             starts += [self.pitch_matched(stock, reference.median_f0_hz) for stock in self.stock_voices()]
-        similarities = np.stack([self.probe_similarities(candidate, reference) for candidate in starts])
+        total = len(starts) + budget - budget // 2
+        similarities = []
+        for index, candidate in enumerate(starts):
+            report_progress(progress, "searching voices", index, total)
+            similarities.append(self.probe_similarities(candidate, reference))
+        similarities = np.stack(similarities)
         centre, spread = similarities.mean(axis=0), similarities.std(axis=0) + 1e-6
 
         def agreement(similarity: np.ndarray) -> float:
@@ -221,6 +228,7 @@ class Cloner:
         best, best_score = starts[int(np.argmax(scores))], max(scores)
         rounds = budget - budget // 2
         for index in range(rounds):
+            report_progress(progress, "searching voices", len(starts) + index, total)
             candidate = _perturb(best, rng, step=1.0 - 0.6 * index / max(1, rounds))
             candidate_score = agreement(self.probe_similarities(candidate, reference))
             if candidate_score > best_score:
@@ -252,8 +260,7 @@ def clone(references: list[str | Path], text: str, out_path: str | Path, *, conf
     cloner = cloner if cloner.config == config else replace(cloner, config=config)
     report_progress(progress, "embedding the reference", 0, len(sentences))
     reference = cloner.analyse_reference(references)
-    report_progress(progress, "choosing the voice" + (f" ({config.refine} rounds)" if config.refine else ""), 0, len(sentences))
-    voice = cloner.choose_voice(reference)
+    voice = cloner.choose_voice(reference, progress)
     started = time.perf_counter()
     waveform = cloner.speak(voice, sentences, config.speed, progress)
     synthesis_s = time.perf_counter() - started

@@ -107,9 +107,12 @@ def test_refine_keeps_the_voice_every_encoder_agrees_on(monkeypatch):
 
     monkeypatch.setattr(cloner, "probe_similarities", probe_similarities)
     start = Voice(np.full(5, 0.2))
-    best, score = cloner.refine(start, Reference(np.zeros(256), None), 4, np.random.default_rng(0))
+    reported = []
+    best, score = cloner.refine(start, Reference(np.zeros(256), None), 4, np.random.default_rng(0),
+                                progress=lambda step, completed, total: reported.append((step, completed, total)))
     assert best.key() == both_like and score > 0
     assert len(calls) == 1 + 5 + 2 + 2  # the start, the stock voices, 4 // 2 bank voices, then 2 steps
+    assert reported == [("searching voices", index, 10) for index in range(10)]
 
 
 @needs_kokoro
