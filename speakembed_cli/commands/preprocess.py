@@ -62,7 +62,7 @@ def _print_summary(report) -> None:
     )
     for split, counts in report.splits.items():
         stdout.print(f"  {split:<5} {counts['utterances']:>7} utterances {counts['speakers']:>6} speakers "
-                     f"{counts['hours']:>8.2f} h")
+                     f"{counts['hours']:>8.2f} h of recordings")
     if report.trial_list:
         stdout.print(f"  trials: {report.num_trials} from {report.trial_list} -> {report.out_dir / 'trials.parquet'}")
     if report.failures:
