@@ -52,7 +52,7 @@ class CloneConfig:
     adapter: str | None = None  # adapter folder; default: the shipped one for the encoder
     speed: float = 1.0
     seed: int = 0
-    refine: int = 0  # rounds of search in voice space towards the reference (0: adapter only)
+    refine: int = 0  # voices searched towards the reference (0: the adapter's voice only)
     match_pitch: bool = False  # shift the clone's median F0 to the reference's (off: it lowered SECS, see README)
     refine_with: tuple[str, ...] = ("whisper-head",)  # encoders that must also agree in the refine search
     vad: str = "silero"
@@ -128,8 +128,10 @@ class Cloner:
         missing = sorted(set(adapter.voices) - set(kokoro.voices))
         if missing:
             raise UsageError(f"the clone adapter mixes voices {missing} that the Kokoro voices file lacks")
-        helpers = [load_encoder(name, config.device) for name in config.refine_with if name != embedder.spec.name]
-        return cls(embedder, kokoro, adapter, config, [embedder, *helpers] if config.refine else [embedder])
+        # The search's other encoders are loaded only when there is a search (whisper-head takes seconds).
+        helpers = [load_encoder(name, config.device) for name in config.refine_with
+                   if name != embedder.spec.name] if config.refine else []
+        return cls(embedder, kokoro, adapter, config, [embedder, *helpers])
 
     @property
     def voice_names(self) -> list[str]:
@@ -213,7 +215,8 @@ class Cloner:
         starts = [voice, *self.stock_voices(), *voice_bank(len(self.voice_names), budget // 2)]
         if reference.median_f0_hz:
             starts += [self.pitch_matched(stock, reference.median_f0_hz) for stock in self.stock_voices()]
-        total = len(starts) + budget - budget // 2
+        rounds = budget - budget // 2
+        total = len(starts) + rounds
         similarities = []
         for index, candidate in enumerate(starts):
             report_progress(progress, "searching voices", index, total)
@@ -226,7 +229,6 @@ class Cloner:
 
         scores = [agreement(similarity) for similarity in similarities]
         best, best_score = starts[int(np.argmax(scores))], max(scores)
-        rounds = budget - budget // 2
         for index in range(rounds):
             report_progress(progress, "searching voices", len(starts) + index, total)
             candidate = _perturb(best, rng, step=1.0 - 0.6 * index / max(1, rounds))

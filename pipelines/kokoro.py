@@ -153,15 +153,20 @@ def _read_voices(path: Path) -> dict[str, np.ndarray]:
     """The style tables of an official `voices-v1.0.bin` (an npz archive) or any npz of (510, 1, 256) tables."""
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such Kokoro voices file (voices-v1.0.bin or .npz)")
+    def refuse(reason: str) -> ManifestError:
+        return ManifestError(f"{path}: not a Kokoro voices file ({reason}); expected voices-v1.0.bin, "
+                             f"an npz of ({STYLE_ROWS}, 1, {STYLE_SIZE}) style tables")
+
     try:
         archive = np.load(path, allow_pickle=False)
-        if not hasattr(archive, "files") or not archive.files:
-            raise ValueError("not an npz archive of voices")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # ValueError: pickled data, not arrays
+        raise refuse("not an npz archive") from None
+    if not hasattr(archive, "files") or not archive.files:  # a bare .npy array, or an empty archive
+        raise refuse("not an npz archive")
+    try:
         return _style_tables(archive)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        reason = "a table of the wrong shape" if "reshape" in str(error) else "not an npz archive"
-        raise ManifestError(f"{path}: not a Kokoro voices file ({reason}); expected voices-v1.0.bin, "
-                            f"an npz of ({STYLE_ROWS}, 1, {STYLE_SIZE}) style tables") from None
+    except ValueError:  # a table that does not reshape to (510, 256)
+        raise refuse("a table of the wrong shape") from None
 
 
 def _style_tables(archive) -> dict[str, np.ndarray]:

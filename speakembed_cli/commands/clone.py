@@ -23,7 +23,7 @@ def clone(
     text_file: Optional[Path] = typer.Option(None, "--text-file", help="Read the text from this UTF-8 file."),
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate (1.0 natural, 1.2 faster)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the --refine search."),
-    refine: int = typer.Option(0, "--refine", min=0, help="Voices searched for the one most like the reference (0: the adapter's voice; 40 takes ~1 min)."),
+    refine: int = typer.Option(0, "--refine", min=0, help="Voices searched for the one most like the reference (0: the adapter's voice; 40 takes ~3 min on 2 CPU cores)."),
     refine_with: str = options.REFINE_WITH,
     match_pitch: bool = options.MATCH_PITCH,
     encoder: str = options.ENCODER,
