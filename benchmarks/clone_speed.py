@@ -35,7 +35,7 @@ def child_main(method: str, reference: Path) -> None:
     """Choose the voice (clone methods), speak every sentence, print one JSON line."""
     from speakembed.pipelines.clone import CloneConfig, Cloner
     from speakembed.pipelines.evaluate_clone import SENTENCES
-    from speakembed.pipelines.kokoro import SAMPLE_RATE, Kokoro, phonemize
+    from speakembed.models.engines.kokoro import SAMPLE_RATE, Kokoro, phonemize
 
     phonemes = [phonemize(sentence) for sentence in SENTENCES]
     if method == REFERENCE_METHOD:

@@ -96,7 +96,7 @@ def load_meetings(meetings_dir: Path) -> list[Meeting]:
     """The meetings of `meetings_dir`: every X.flac with an X.rttm beside it."""
     import soundfile
 
-    from speakembed.pipelines.rttm import read_rttm
+    from speakembed.pipelines.data.rttm import read_rttm
 
     meetings = []
     for audio in sorted(meetings_dir.glob("*.flac")):
@@ -132,7 +132,7 @@ def build_long_audio(meetings: list[Meeting], folder: Path, target_s: float = LO
 
 def shifted_rttm_lines(rttm: Path, offset_s: float) -> list[str]:
     """The SPEAKER lines of `rttm`, moved by `offset_s` seconds into recording LONG_ID."""
-    from speakembed.pipelines.rttm import SPEAKER_LINE, read_rttm
+    from speakembed.pipelines.data.rttm import SPEAKER_LINE, read_rttm
 
     return [SPEAKER_LINE.format(recording_id=LONG_ID, start_s=row.start_s + offset_s, duration_s=row.duration_s,
                                 speaker=row.speaker) for row in read_rttm(rttm).itertuples()]
@@ -226,7 +226,7 @@ def baseline_child(jobs: list[dict]) -> None:
 
 
 def write_turns(rttm: Path, turns: list[tuple[float, float, int]]) -> None:
-    from speakembed.pipelines.rttm import SPEAKER_LINE
+    from speakembed.pipelines.data.rttm import SPEAKER_LINE
 
     rttm.write_text("".join(SPEAKER_LINE.format(recording_id=rttm.stem, start_s=start, duration_s=end - start,
                                                 speaker=f"cluster_{label}") for start, end, label in turns))
@@ -351,7 +351,7 @@ def long_baseline(audio: Path, rttm: Path, duration_s: float, folder: Path, scra
 
 
 def count_speakers(rttm: Path) -> int:
-    from speakembed.pipelines.rttm import read_rttm
+    from speakembed.pipelines.data.rttm import read_rttm
 
     return int(read_rttm(rttm)["speaker"].nunique())
 

@@ -59,7 +59,7 @@ SPK_SETTINGS = {  # child key -> (encoder, vad) of the spk methods
 
 def list_audio(audio_dir: Path) -> list[Path]:
     """The audio files of `audio_dir`, found as `spk embed` finds them (recursive, sorted)."""
-    from speakembed.pipelines.audio import is_audio_file
+    from speakembed.pipelines.audio.decode import is_audio_file
 
     return sorted(path for path in audio_dir.rglob("*") if path.is_file() and is_audio_file(path))
 
@@ -80,7 +80,7 @@ def trial_eer(embeddings: dict, trials: Path | None) -> tuple[float | None, int]
         return None, 0
     import numpy as np
 
-    from speakembed.pipelines.metrics import equal_error_rate
+    from speakembed.pipelines.scoring.metrics import equal_error_rate
 
     scores, labels = [], []
     with open(trials, newline="") as handle:
@@ -135,7 +135,7 @@ def embed_spk(audio_dir: Path, warmup: Path, repeat: int, encoder: str, vad: str
 
     from speakembed.models.registry import load_encoder
     from speakembed.pipelines.embed import EmbedConfig, run
-    from speakembed.pipelines.stores import read_store
+    from speakembed.pipelines.data.stores import read_store
 
     config = EmbedConfig(encoder=encoder, vad=vad, device="cpu")
     load_s, _ = timed(load_encoder, encoder, "cpu")

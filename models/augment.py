@@ -13,7 +13,6 @@ like the original: as in Kaldi recipes, each (speaker, factor) becomes a new pse
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ SPEC_AUGMENT_FILLS = ("mean", "zero")
 RT60_DECAY = 3 * np.log(10)  # amplitude falls by 60 dB (a factor 1000) over one RT60
 
 
-def _power(waveform: np.ndarray) -> float:
+def mean_power(waveform: np.ndarray) -> float:
     """Mean square, in float64 so long clips do not lose precision."""
     return float(np.mean(np.square(waveform, dtype=np.float64))) if len(waveform) else 0.0
 
@@ -42,7 +41,7 @@ def synthetic_noise(kind: str, num_samples: int, rng: np.random.Generator, sampl
         noise = _shaped_noise(num_samples, rng, sample_rate, low_hz=0.0, high_hz=sample_rate / 2)
     else:
         noise = _babble(num_samples, rng, sample_rate)
-    return (noise / np.sqrt(max(_power(noise), 1e-20))).astype(np.float32)
+    return (noise / np.sqrt(max(mean_power(noise), 1e-20))).astype(np.float32)
 
 
 def _shaped_noise(num_samples: int, rng: np.random.Generator, sample_rate: int, low_hz: float, high_hz: float) -> np.ndarray:
@@ -61,7 +60,7 @@ def _babble(num_samples: int, rng: np.random.Generator, sample_rate: int, voices
         voice = _shaped_noise(num_samples, rng, sample_rate, low_hz=100.0, high_hz=4000.0)
         syllable_hz, phase = rng.uniform(2.0, 6.0), rng.uniform(0, 2 * np.pi)
         envelope = np.maximum(0.0, np.sin(2 * np.pi * syllable_hz * time + phase))
-        mixture += voice / np.sqrt(max(_power(voice), 1e-20)) * envelope
+        mixture += voice / np.sqrt(max(mean_power(voice), 1e-20)) * envelope
     return mixture
 
 
@@ -83,7 +82,7 @@ def add_noise(waveform: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndar
     """
     if noise.shape != waveform.shape:
         raise ValueError(f"noise shape {noise.shape} differs from waveform shape {waveform.shape}")
-    signal_power, noise_power = _power(waveform), _power(noise)
+    signal_power, noise_power = mean_power(waveform), mean_power(noise)
     if noise_power == 0.0:
         raise ValueError("the noise is silent; cannot reach a finite SNR")
     if signal_power == 0.0:
@@ -91,21 +90,6 @@ def add_noise(waveform: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndar
     scale = np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
     return (waveform + scale * noise).astype(np.float32)
 
-
-def load_noise_folder(folder: str | Path, sample_rate: int = 16000) -> list[np.ndarray]:
-    """Every audio file under `folder` (recursively), mono float32 at `sample_rate`; silent
-    files are skipped. Raises InputNotFoundError when the folder is missing or holds no usable noise."""
-    from speakembed.pipelines.audio import is_audio_file, load_audio
-    from speakembed.pipelines.errors import InputNotFoundError
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputNotFoundError(f"{folder}: no such noise folder")
-    paths = sorted(path for path in folder.rglob("*") if path.is_file() and is_audio_file(path))
-    noises = [noise for noise in (load_audio(path, sample_rate) for path in paths) if _power(noise) > 0.0]
-    if not noises:
-        raise InputNotFoundError(f"{folder}: holds no non-silent audio file to use as noise")
-    return noises
 
 
 def synthetic_rir(rt60_s: float, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
@@ -128,10 +112,10 @@ def reverberate(waveform: np.ndarray, impulse_response: np.ndarray) -> np.ndarra
     from scipy.signal import fftconvolve
 
     wet = fftconvolve(waveform.astype(np.float64), impulse_response.astype(np.float64))[: len(waveform)]
-    wet_power = _power(wet)
+    wet_power = mean_power(wet)
     if wet_power == 0.0:
         return waveform.astype(np.float32, copy=True)
-    return (wet * np.sqrt(_power(waveform) / wet_power)).astype(np.float32)
+    return (wet * np.sqrt(mean_power(waveform) / wet_power)).astype(np.float32)
 
 
 def apply_gain(waveform: np.ndarray, gain_db: float) -> np.ndarray:
@@ -144,7 +128,7 @@ def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int = 16000)
     """Play `factor` times faster (pitch and formants shift with it), as sox `speed`: the clip is
     read as if recorded at sample_rate * factor and resampled to sample_rate, so its length
     becomes len / factor."""
-    from speakembed.pipelines.audio import resample
+    from speakembed.models.frontend import resample
 
     if factor <= 0:
         raise ValueError(f"speed factor must be positive, got {factor}")
@@ -314,7 +298,8 @@ class Augmenter:
     def __init__(self, config: Mapping | AugmentConfig | None = None, noises: Sequence[np.ndarray] | None = None):
         self.config = config if isinstance(config, AugmentConfig) else AugmentConfig.from_dict(config or {})
         if noises is None and self.config.noise_dir is not None:
-            noises = load_noise_folder(self.config.noise_dir, self.config.sample_rate)
+            raise ValueError("noise_dir is read by speakembed.pipelines.training.augmentation.make_augmenter; "
+                             "pass the loaded recordings as `noises`")
         self.noises = list(noises or [])
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:

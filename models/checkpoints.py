@@ -9,14 +9,13 @@ Whisper encoder the rest is rebuilt from."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
 from speakembed.models.frontend import MelConfig
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.outputs import replace_folder_atomically
 
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "meta.json")
 
@@ -53,7 +52,7 @@ def save_checkpoint(folder: Path, *, encoder: str, arguments: dict, mel: MelConf
         for name, value in (extra or {}).items():
             torch.save(value, temporary / name)
 
-    return write_folder_atomically(Path(folder), write)
+    return replace_folder_atomically(Path(folder), write)
 
 
 def write_model_files(folder: Path, config: dict, network: torch.nn.Module, meta: dict) -> None:
@@ -89,18 +88,6 @@ def checkpoint_embedding_size(config: dict) -> int:
         return embedding_size_of(arguments)
     return int(arguments.get("embedding_size", 256))
 
-
-def write_folder_atomically(folder: Path, write) -> Path:
-    """Fill a temporary sibling folder with `write(temporary)`, then swap it in for `folder`, so a
-    killed process never leaves a half-written folder behind."""
-    temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    write(temporary)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(temporary, folder)
-    return folder
 
 
 def load_checkpoint_config(folder: str | Path) -> tuple[dict, dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 
 ADAPTER_FILES = ("config.json", "model.safetensors", "meta.json")
 MAX_LOG_FACTOR = 0.2  # resampling factors are kept within exp(+-0.2) = 0.82 .. 1.22
@@ -45,9 +45,10 @@ class StyleAdapter(nn.Module):
 
 def save_adapter(folder: Path, adapter: StyleAdapter, meta: dict) -> Path:
     """Write config.json, model.safetensors and meta.json (the model card) atomically."""
-    from speakembed.models.checkpoints import write_folder_atomically, write_model_files
+    from speakembed.models.checkpoints import write_model_files
+    from speakembed.pipelines.base.outputs import replace_folder_atomically
 
-    return write_folder_atomically(Path(folder), lambda temporary: write_model_files(temporary, adapter.config(), adapter, meta))
+    return replace_folder_atomically(Path(folder), lambda temporary: write_model_files(temporary, adapter.config(), adapter, meta))
 
 
 def load_adapter(folder: Path) -> tuple[StyleAdapter, dict]:

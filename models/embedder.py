@@ -100,7 +100,7 @@ class WhisperEmbedder(SpeakerEmbedder):
         of length (so little padding is encoded). A waveform shorter than one 10 ms frame gives a
         zero row.
         """
-        from speakembed.pipelines.transcribe import split_windows
+        from speakembed.models.engines.asr import split_windows
 
         pieces, owners = [], []
         for owner, waveform in enumerate(waveforms):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from speakembed.models.frontend import WHISPER_MEL, MelConfig
-from speakembed.pipelines.errors import MissingDependencyError, UsageError
+from speakembed.pipelines.base.errors import MissingDependencyError, UsageError
 
 CARDS = Path(__file__).parent / "cards"
 PRETRAINED = Path(__file__).parent / "pretrained"

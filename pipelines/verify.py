@@ -9,13 +9,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from speakembed.models.registry import DEFAULT_ENCODER
-from speakembed.pipelines.errors import ManifestError, OutputError
-from speakembed.pipelines.manifests import write_table
-from speakembed.pipelines.metrics import equal_error_rate
-from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.speech import prepare_speech
-from speakembed.pipelines.stores import read_store
-from speakembed.pipelines.trials import read_trials
+from speakembed.pipelines.base.errors import ManifestError, OutputError
+from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.scoring.metrics import equal_error_rate
+from speakembed.pipelines.base.progress import Progress, report_progress
+from speakembed.pipelines.audio.speech import prepare_speech
+from speakembed.pipelines.data.stores import read_store
+from speakembed.pipelines.data.trials import read_trials
 
 
 @dataclass(frozen=True)

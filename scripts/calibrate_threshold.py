@@ -18,8 +18,8 @@ from pathlib import Path
 
 from speakembed.models.registry import CARDS, PRETRAINED
 from speakembed.pipelines import embed, verify
-from speakembed.pipelines.manifests import read_table
-from speakembed.pipelines.metrics import equal_error_rate
+from speakembed.pipelines.data.manifests import read_table
+from speakembed.pipelines.scoring.metrics import equal_error_rate
 
 
 def main() -> None:

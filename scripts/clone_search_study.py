@@ -49,7 +49,7 @@ def render_bank(cloner, encoders: dict, voices: list) -> dict[str, np.ndarray]:
     """encoder -> (voices, 3 renderings: probe + 2 sentences, D) unit embeddings."""
     from speakembed.pipelines.clone import PROBE_TEXT, embed_synthesised
     from speakembed.pipelines.evaluate_clone import SENTENCES
-    from speakembed.pipelines.kokoro import phonemize
+    from speakembed.models.engines.kokoro import phonemize
 
     texts = [phonemize(text) for text in (PROBE_TEXT, *SENTENCES[:2])]
     embeddings = {name: [] for name in encoders}
@@ -78,7 +78,7 @@ def judged(judge: str, bank: dict, reference: dict, index: int) -> float:
 def main() -> None:
     from speakembed.models.registry import load_encoder
     from speakembed.pipelines.clone import CloneConfig, Cloner
-    from speakembed.pipelines.speech import prepare_speech
+    from speakembed.pipelines.audio.speech import prepare_speech
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--random", type=int, default=60, help="random bank voices")

@@ -19,7 +19,7 @@ stderr = Console(stderr=True, markup=False)
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's typed errors into `error: ...` on stderr and the error's exit code."""
-    from speakembed.pipelines.errors import SpeakEmbedError
+    from speakembed.pipelines.base.errors import SpeakEmbedError
 
     try:
         yield

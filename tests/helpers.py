@@ -10,8 +10,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from speakembed.main import app
-from speakembed.pipelines.features import write_features
-from speakembed.pipelines.manifests import write_table
+from speakembed.pipelines.data.features import write_features
+from speakembed.pipelines.data.manifests import write_table
 
 runner = CliRunner()
 

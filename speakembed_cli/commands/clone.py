@@ -37,7 +37,7 @@ def clone(
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import clone as pipeline
-    from speakembed.pipelines.vad import VAD_METHODS
+    from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     references, text = _references_and_text(arguments, text_file)
@@ -69,7 +69,7 @@ def _references_and_text(arguments: list[str], text_file: Path | None) -> tuple[
 
 
 def _read_text(path: Path) -> str:
-    from speakembed.pipelines.errors import InputNotFoundError, UsageError
+    from speakembed.pipelines.base.errors import InputNotFoundError, UsageError
 
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such text file")

@@ -35,7 +35,7 @@ def diarise(
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import diarise as pipeline
-    from speakembed.pipelines.vad import VAD_METHODS
+    from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     config = pipeline.DiariseConfig(

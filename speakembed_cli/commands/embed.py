@@ -28,7 +28,7 @@ def embed(
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import embed as pipeline
-    from speakembed.pipelines.vad import VAD_METHODS
+    from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     config = pipeline.EmbedConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, files_per_batch=files_per_batch,

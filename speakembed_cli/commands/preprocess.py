@@ -33,8 +33,8 @@ def preprocess(
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import preprocess as pipeline
-    from speakembed.pipelines.corpora import CORPORA, CommonVoiceFilters
-    from speakembed.pipelines.vad import VAD_METHODS
+    from speakembed.pipelines.data.corpora import CORPORA, CommonVoiceFilters
+    from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(corpus, CORPORA, "CORPUS")
     options.check_choice(vad, VAD_METHODS, "--vad")

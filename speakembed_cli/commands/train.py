@@ -37,7 +37,7 @@ def train(
         _train_clone_adapter(data, out, encoder, steps, device, quiet)
         return
     from speakembed.pipelines import train as pipeline
-    from speakembed.pipelines.train_config import load_config
+    from speakembed.pipelines.training.config import load_config
 
     with user_errors(), progress_bar(not quiet) as progress:
         config = load_config(config_file, overrides, encoder=encoder, loss=loss, whisper_model=whisper_model, steps=steps,

@@ -33,7 +33,7 @@ def verify(
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import verify as pipeline
-    from speakembed.pipelines.vad import VAD_METHODS
+    from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     config = pipeline.VerifyConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, threshold=threshold)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from speakembed.main import app
 from speakembed.models.clone_adapter import StyleAdapter, load_adapter, save_adapter
 from speakembed.pipelines.clone import SYNTHETIC_TAG, median_pitch, shift_pitch, split_sentences
-from speakembed.pipelines.errors import UsageError
+from speakembed.pipelines.base.errors import UsageError
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "audio"
 STOCK = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
@@ -195,8 +195,8 @@ def test_clone_refuses_bad_kokoro_files(random_adapter, tmp_path, option, conten
 def test_kokoro_exports_with_either_token_input_name():
     from types import SimpleNamespace
 
-    from speakembed.pipelines.errors import ManifestError
-    from speakembed.pipelines.kokoro import model_inputs
+    from speakembed.pipelines.base.errors import ManifestError
+    from speakembed.models.engines.kokoro import model_inputs
 
     def session(*inputs):
         return SimpleNamespace(get_inputs=lambda: [SimpleNamespace(name=name, type=kind) for name, kind in inputs])

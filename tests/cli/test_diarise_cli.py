@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from speakembed.main import app
 from speakembed.pipelines.evaluate import evaluate_diarisation
-from speakembed.pipelines.manifests import read_table
-from speakembed.pipelines.rttm import read_rttm
+from speakembed.pipelines.data.manifests import read_table
+from speakembed.pipelines.data.rttm import read_rttm
 
 RATE = 16000
 TURNS = ["A", "C", "A", "C", "A", "C"]

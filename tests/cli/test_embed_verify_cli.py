@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from speakembed import __version__
 from speakembed.main import app
-from speakembed.pipelines.manifests import read_table, write_table
-from speakembed.pipelines.stores import read_store
+from speakembed.pipelines.data.manifests import read_table, write_table
+from speakembed.pipelines.data.stores import read_store
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 runner = CliRunner()

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from speakembed.main import app
-from speakembed.pipelines.rttm import write_rttm
+from speakembed.pipelines.data.rttm import write_rttm
 
 runner = CliRunner()
 

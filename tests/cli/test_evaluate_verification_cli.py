@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from speakembed.main import app
-from speakembed.pipelines.manifests import write_table
-from speakembed.pipelines.stores import EmbeddingStore, write_store
+from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.data.stores import EmbeddingStore, write_store
 
 runner = CliRunner()
 SPEAKERS = ("spkA", "spkB", "spkC", "spkD")

@@ -11,8 +11,8 @@ import synth
 from typer.testing import CliRunner
 
 from speakembed.main import app
-from speakembed.pipelines.features import read_features
-from speakembed.pipelines.manifests import read_table
+from speakembed.pipelines.data.features import read_features
+from speakembed.pipelines.data.manifests import read_table
 
 runner = CliRunner()
 RATE = 16000

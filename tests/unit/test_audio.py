@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from speakembed.pipelines import audio
-from speakembed.pipelines.audio import load_audio, normalize_loudness, normalize_peak, resample, stream_audio
-from speakembed.pipelines.errors import MissingDependencyError, UnreadableAudioError, UnusableAudioError
+from speakembed.pipelines.audio import decode as audio
+from speakembed.pipelines.audio.decode import load_audio, normalize_loudness, normalize_peak, resample, stream_audio
+from speakembed.pipelines.base.errors import MissingDependencyError, UnreadableAudioError, UnusableAudioError
 
 
 def tone(freq_hz: float, seconds: float, rate: int) -> np.ndarray:

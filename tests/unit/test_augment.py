@@ -9,7 +9,6 @@ from speakembed.models.augment import (
     Augmenter,
     add_noise,
     fit_noise,
-    load_noise_folder,
     mask_spans,
     perturbed_speaker_label,
     reverberate,
@@ -18,7 +17,8 @@ from speakembed.models.augment import (
     synthetic_noise,
     synthetic_rir,
 )
-from speakembed.pipelines.errors import InputNotFoundError
+from speakembed.pipelines.base.errors import InputNotFoundError
+from speakembed.pipelines.training.augmentation import load_noise_folder
 
 RATE = 16000
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speakembed.pipelines.corpora import (
+from speakembed.pipelines.data.corpora import (
     CommonVoiceFilters,
     EmptySelectionError,
     assign_split,
     read_corpus,
     speaker_splits,
 )
-from speakembed.pipelines.errors import InputNotFoundError
-from speakembed.pipelines.features import FeatureWriter, read_features, write_features
+from speakembed.pipelines.base.errors import InputNotFoundError
+from speakembed.pipelines.data.features import FeatureWriter, read_features, write_features
 
 
 def touch(root: Path, *names: str) -> None:

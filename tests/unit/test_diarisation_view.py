@@ -18,8 +18,8 @@ import pytest
 import soundfile
 
 import browser
-from speakembed.pipelines import diarisation_view as view
-from speakembed.pipelines.errors import OutputError
+from speakembed.pipelines.reports import diarisation_page as view
+from speakembed.pipelines.base.errors import OutputError
 
 RATE = 16000
 DURATION_S = 10.0

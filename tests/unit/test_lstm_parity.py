@@ -9,7 +9,7 @@ import torch
 from speakembed.models.frontend import MelFrontend, slaney_mel_filterbank
 from speakembed.models.registry import load_encoder
 from speakembed.models.windows import plan_partial_windows
-from speakembed.pipelines.audio import load_audio, normalize_loudness
+from speakembed.pipelines.audio.decode import load_audio, normalize_loudness
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "audio").glob("*.flac"))
 resemblyzer = pytest.importorskip("resemblyzer", reason="parity needs resemblyzer (pip install --no-deps resemblyzer)")

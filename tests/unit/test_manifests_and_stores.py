@@ -4,10 +4,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
-from speakembed.pipelines.manifests import SCHEMA_KEY, VERSION_KEY, read_table, write_table
-from speakembed.pipelines.stores import EmbeddingStore, read_store, write_store
-from speakembed.pipelines.trials import read_trials
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.data.manifests import SCHEMA_KEY, VERSION_KEY, read_table, write_table
+from speakembed.pipelines.data.stores import EmbeddingStore, read_store, write_store
+from speakembed.pipelines.data.trials import read_trials
 
 
 def failures_table():

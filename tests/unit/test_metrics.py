@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speakembed.pipelines.metrics import equal_error_rate, error_rates
+from speakembed.pipelines.scoring.metrics import equal_error_rate, error_rates
 
 scores_and_labels = st.integers(min_value=2, max_value=60).flatmap(
     lambda n: st.tuples(

@@ -1,4 +1,4 @@
-"""RTTM reading and writing (pipelines/rttm.py), and diarisation metrics (pipelines/evaluate.py) on
+"""RTTM reading and writing (pipelines/data/rttm.py), and diarisation metrics (pipelines/evaluate.py) on
 hand-made references and hypotheses whose scores are worked out by hand in each test."""
 
 import json
@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
 from speakembed.pipelines.evaluate import evaluate_diarisation, write_report
-from speakembed.pipelines.rttm import read_rttm, to_annotations, write_rttm
+from speakembed.pipelines.data.rttm import read_rttm, to_annotations, write_rttm
 
 
 def write_turns(path: Path, *turns: tuple[str, float, float, str]) -> Path:

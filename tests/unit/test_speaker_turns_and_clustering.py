@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from speakembed.pipelines.clustering import centroids, cluster_speakers
+from speakembed.pipelines.diarisation.clustering import centroids, cluster_speakers
 from speakembed.pipelines.diarise import parse_refs
-from speakembed.pipelines.errors import ManifestError
-from speakembed.pipelines.speaker_turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
+from speakembed.pipelines.base.errors import ManifestError
+from speakembed.pipelines.diarisation.turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
 
 
 def test_viterbi_without_penalty_follows_the_best_state():

@@ -12,8 +12,8 @@ from helpers import assert_embeds_unit_vectors, assert_same_weights, kill_then_r
 
 from speakembed.models.frontend import MelConfig
 from speakembed.pipelines import train
-from speakembed.pipelines.errors import ManifestError, OutputError
-from speakembed.pipelines.train_config import load_config
+from speakembed.pipelines.base.errors import ManifestError, OutputError
+from speakembed.pipelines.training.config import load_config
 
 TINY_MODEL = ["model.channels=16", "model.d_model=32", "model.num_layers=1", "model.num_heads=2",
               "model.ff_dim=64", "model.embedding_size=32"]

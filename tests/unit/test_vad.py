@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speakembed.pipelines import vad
-from speakembed.pipelines.vad import VAD_METHODS, EnergyVAD, keep_speech, speech_regions
+from speakembed.pipelines.audio import vad
+from speakembed.pipelines.audio.vad import VAD_METHODS, EnergyVAD, keep_speech, speech_regions
 
 RATE = 16000
 REAL_SPEECH = Path("/work/shared/data/dev/audio/slt/slt_000.flac")
@@ -288,7 +288,7 @@ def test_silero_needs_16_khz():
 
 
 def test_missing_silero_package_raises_an_install_hint(monkeypatch):
-    from speakembed.pipelines.errors import MissingDependencyError
+    from speakembed.pipelines.base.errors import MissingDependencyError
 
     monkeypatch.setattr(vad.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingDependencyError, match="pip install silero-vad"):

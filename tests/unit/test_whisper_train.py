@@ -26,10 +26,10 @@ pytest.importorskip("transformers")
 from speakembed.models.frontend import WHISPER_MEL  # noqa: E402
 from speakembed.models.whisper_import import build_whisper_encoder, encoder_folder  # noqa: E402
 from speakembed.pipelines import train  # noqa: E402
-from speakembed.pipelines.errors import ManifestError  # noqa: E402
-from speakembed.pipelines.features import read_features, write_features  # noqa: E402
-from speakembed.pipelines.manifests import read_table  # noqa: E402
-from speakembed.pipelines.train_config import load_config  # noqa: E402
+from speakembed.pipelines.base.errors import ManifestError  # noqa: E402
+from speakembed.pipelines.data.features import read_features, write_features  # noqa: E402
+from speakembed.pipelines.data.manifests import read_table  # noqa: E402
+from speakembed.pipelines.training.config import load_config  # noqa: E402
 
 TINY = {"num_mel_bins": 80, "d_model": 32, "encoder_layers": 2, "encoder_attention_heads": 4,
         "encoder_ffn_dim": 64, "max_source_positions": 1500}
@@ -156,7 +156,7 @@ def test_pooled_states_give_the_direct_embedding(tiny_whisper):
 
 
 def test_frozen_training_encodes_its_crops_once_and_resumes_bit_for_bit(tiny_whisper, corpus, tmp_path, monkeypatch):
-    from speakembed.pipelines import pooled_cache
+    from speakembed.pipelines.training import pooled_cache
 
     config = tiny_config(tiny_whisper, "cache_crops=2", "cache_views=2", "augment.noise_std=0.05",
                          steps=6, checkpoint_every=3, eval_every=3)
@@ -177,7 +177,7 @@ def test_frozen_training_encodes_its_crops_once_and_resumes_bit_for_bit(tiny_whi
 
 def test_cached_views_are_a_crop_and_its_augmented_copies(tiny_whisper, corpus, tmp_path):
     from speakembed.models.checkpoints import build_network
-    from speakembed.pipelines import pooled_cache
+    from speakembed.pipelines.training import pooled_cache
 
     config = tiny_config(tiny_whisper, "cache_crops=3", "cache_views=2", "augment.noise_std=0.2")
     corpus_data = train.load_corpus(corpus, config)
@@ -242,7 +242,7 @@ def test_two_process_data_parallel_whisper_training_with_torchrun(tiny_whisper, 
 def test_preprocess_whisper_features_keep_commonvoice_filters_and_gender(tmp_path, make_wav):
     from speakembed.models.frontend import WhisperFrontend
     from speakembed.models.registry import encoder_spec
-    from speakembed.pipelines.speech import prepare_speech
+    from speakembed.pipelines.audio.speech import prepare_speech
 
     root = tmp_path / "cv"
     rows = [("c1", "a1.wav", "A", 2, "male_masculine"), ("c1", "a2.wav", "A", 2, "male_masculine"),
@@ -280,7 +280,7 @@ def test_preprocess_train_embed_evaluate_with_the_commands(tiny_whisper, audio_d
     assert "trained whisper for 3 steps" in result.output
     result = spk("embed", audio_dir, "--out", embeddings, "--checkpoint", model, "--vad", "energy", "-q")
     assert result.exit_code == 0, result.output
-    from speakembed.pipelines.stores import read_store
+    from speakembed.pipelines.data.stores import read_store
 
     store = read_store(embeddings)
     assert store.encoder.startswith("whisper@") and store.embeddings.shape[1] == 16 and store.valid.all()

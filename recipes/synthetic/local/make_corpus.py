@@ -94,7 +94,7 @@ def kokoro_speakers(root: Path, count: int, utterances: int, rng: np.random.Gene
     """Synthesise the Kokoro voices and write their recipe (mixture weights and resampling factor)
     to kokoro_voices.tsv: the training targets of the clone adapter (`spk train clone-adapter`)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from speakembed.pipelines.kokoro import Kokoro, mix_voices, phonemize
+    from speakembed.models.engines.kokoro import Kokoro, mix_voices, phonemize
 
     model = Kokoro.load()
     names = sorted(model.voices)

@@ -24,8 +24,9 @@ from typing import Iterable
 
 import numpy as np
 
-from speakembed.pipelines.errors import InputNotFoundError
-from speakembed.pipelines.stores import open_stamped_group, replace_directory
+from speakembed.pipelines.base.errors import InputNotFoundError
+from speakembed.pipelines.base.outputs import swap_in_folder
+from speakembed.pipelines.data.stores import open_stamped_group
 
 FEATURES_SCHEMA = "features"
 FEATURES_VERSION = 1
@@ -93,7 +94,7 @@ class FeatureWriter:
         self._group.attrs.update({**attrs, "schema": FEATURES_SCHEMA, "schema_version": FEATURES_VERSION,
                                   "n_mels": self.n_mels or 0, "num_segments": len(self.segment_ids),
                                   "num_frames": int(self.offsets[-1])})
-        replace_directory(self.temporary, self.path)
+        swap_in_folder(self.temporary, self.path)
         return self.path
 
     def _flush(self) -> None:

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 
 TRAINABLE_ENCODERS = ("conv-transformer", "lstm", "whisper")
 LOSSES = ("ge2e", "triplet-ntxent")

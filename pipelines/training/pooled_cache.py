@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from speakembed.models.augment import augment_features
-from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.train_config import TrainConfig, feature_augmentation
+from speakembed.pipelines.base.progress import Progress, report_progress
+from speakembed.pipelines.training.config import TrainConfig, feature_augmentation
 
 CACHE_FOLDER = "cache"
 CROPS_PER_BATCH = 32  # crops encoded at once while building
@@ -45,7 +45,7 @@ class PooledStateCache:
 
     def training_views(self, picks: Iterable[tuple[str, np.random.Generator]], config: TrainConfig) -> torch.Tensor:
         """The pooled states of two views of one random cached crop of each picked segment (drawn
-        from the generator it comes with, `train.sample_utterances`), in `train.training_views`
+        from the generator it comes with, `sampling.sample_utterances`), in `sampling.training_views`
         order: (2 * picks, states, d_model) float32. The first view is the crop as it is (an
         augmented one when `config.spec_augment`), the second an augmented one."""
         _, crops, views, *_ = self.states.shape
@@ -87,7 +87,7 @@ def remove(out_dir: Path) -> None:
 @torch.inference_mode()
 def _build(network, segments: list[str], features, config: TrainConfig, device: torch.device,
            progress: Progress | None) -> np.ndarray:
-    from speakembed.pipelines.train import random_crop
+    from speakembed.pipelines.training.sampling import random_crop
 
     augment = feature_augmentation(config)
     views = []  # (frames, n_mels) crops, utterance-major, then crop, then view

@@ -72,3 +72,12 @@ EXIT_CODES = {
     7: "missing optional dependency",
     8: "output cannot be written",
 }
+
+
+MAX_IDS_IN_MESSAGE = 10
+
+
+def some_ids(ids: list[str], limit: int = MAX_IDS_IN_MESSAGE) -> str:
+    """The first `limit` of `ids` joined for a one-line message, with how many more were left out."""
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

@@ -24,10 +24,10 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from speakembed.pipelines.audio import is_audio_file
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, SpeakEmbedError
-from speakembed.pipelines.items import Item, items_fingerprint
-from speakembed.pipelines.trials import read_trials
+from speakembed.pipelines.audio.decode import is_audio_file
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, SpeakEmbedError
+from speakembed.pipelines.data.items import Item, items_fingerprint
+from speakembed.pipelines.data.trials import read_trials
 
 CORPORA = ("librispeech", "voxceleb", "commonvoice", "folder")
 SPLITS = ("train", "dev", "test")

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from speakembed.models.embedder import SpeakerEmbedder
-from speakembed.pipelines.audio import INT16_MAX, stream_audio
-from speakembed.pipelines.progress import Progress, report_progress
-from speakembed.pipelines.vad import speech_regions
+from speakembed.pipelines.audio.decode import INT16_MAX, stream_audio
+from speakembed.pipelines.base.progress import Progress, report_progress
+from speakembed.pipelines.audio.vad import speech_regions
 
 VAD_CONTEXT_S = 1.0  # audio before a block that the VAD sees again, so regions join across blocks
 LOUDNESS_TARGET_DBFS = -30.0  # as the encoder's training data (Resemblyzer's normalisation)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from speakembed.pipelines.diarisation_view import _mpl_text, _write_atomically, speaker_colors
-from speakembed.pipelines.metrics import DetectionCost, EqualErrorRate, error_rates, unit_rows
+from speakembed.pipelines.reports.diarisation_page import _mpl_text, speaker_colors
+from speakembed.pipelines.base.outputs import write_bytes_atomically
+from speakembed.pipelines.scoring.metrics import DetectionCost, EqualErrorRate, error_rates, unit_rows
 
 DPI = 120
 TARGET_COLOR, NONTARGET_COLOR = "#1f77b4", "#ff7f0e"
@@ -47,7 +48,7 @@ def _save(figure, path: str | Path) -> Path:
         figure.savefig(buffer, format="png", dpi=DPI)
     finally:
         plt.close(figure)  # pyplot keeps every open figure alive otherwise
-    return _write_atomically(path, buffer.getvalue())
+    return write_bytes_atomically(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------

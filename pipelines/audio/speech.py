@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from speakembed.models.registry import EncoderSpec
-from speakembed.pipelines.audio import check_usable, load_audio, normalize_loudness
-from speakembed.pipelines.errors import UnusableAudioError
-from speakembed.pipelines.vad import keep_speech, speech_regions
+from speakembed.pipelines.audio.decode import check_usable, load_audio, normalize_loudness
+from speakembed.pipelines.base.errors import UnusableAudioError
+from speakembed.pipelines.audio.vad import keep_speech, speech_regions
 
 
 def prepare_speech(

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speakembed.pipelines.errors import OutputError, SpeakEmbedError, UnusableAudioError
-from speakembed.pipelines.items import Item
-from speakembed.pipelines.manifests import write_table
-from speakembed.pipelines.speech import prepare_speech
+from speakembed.pipelines.base.errors import SpeakEmbedError, UnusableAudioError
+from speakembed.pipelines.data.items import Item
+from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.audio.speech import prepare_speech
 
 FAILURE_COLUMNS = ["item_id", "stage", "reason", "detail"]
 
@@ -36,13 +36,3 @@ def write_failures(failures: list[dict], path: Path) -> dict[str, int]:
     counts = pd.Series([failure["reason"] for failure in failures], dtype="string").value_counts()
     return {str(reason): int(count) for reason, count in counts.items()}
 
-
-def prepare_output(out_dir: str | Path) -> Path:
-    """Create the output folder `out_dir` (its parent must exist); raise OutputError otherwise."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; give a folder for --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
-    return out_dir

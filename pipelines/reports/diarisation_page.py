@@ -26,7 +26,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from speakembed.pipelines.errors import OutputError
+from speakembed.pipelines.base.outputs import write_bytes_atomically
 
 UNKNOWN_SPEAKER = "unknown"
 UNKNOWN_COLOR = "#9e9e9e"
@@ -163,19 +163,6 @@ def _prepare(segments: pd.DataFrame, curves: pd.DataFrame, duration_s: float) ->
                  _speaker_curves(curves, colors, extent))
 
 
-def _write_atomically(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder, renamed into place."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"{path.parent}: the folder for the output does not exist; create it first")
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)  # only left behind when the write or rename failed
-    return path
-
 
 def _curve_runs(times: np.ndarray, values: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Split one speaker's curve into runs to draw as separate lines: at NaN similarities, and
@@ -253,7 +240,7 @@ def render_timeline_png(segments: pd.DataFrame, curves: pd.DataFrame, duration_s
         figure.savefig(buffer, format="png", dpi=120)
     finally:
         plt.close(figure)  # pyplot keeps every open figure alive otherwise
-    return _write_atomically(path, buffer.getvalue())
+    return write_bytes_atomically(path, buffer.getvalue())
 
 
 def _mpl_text(text: str) -> str:
@@ -340,7 +327,7 @@ def render_html(segments: pd.DataFrame, curves: pd.DataFrame, duration_s: float,
         style=_STYLE,
         script=_SCRIPT,
     )
-    return _write_atomically(path, page.encode("utf-8"))
+    return write_bytes_atomically(path, page.encode("utf-8"))
 
 
 def _audio_source(audio_path: Path, page_folder: Path, duration_s: float, max_mb: float) -> str:
@@ -360,7 +347,7 @@ def _encode_audio(audio_path: Path) -> tuple[bytes, str]:
     """The audio as 16 kHz mono OGG Vorbis bytes (or WAV if Vorbis encoding fails), and its MIME type."""
     import soundfile
 
-    from speakembed.pipelines.audio import load_audio
+    from speakembed.pipelines.audio.decode import load_audio
 
     waveform = load_audio(audio_path, EMBED_SAMPLE_RATE)
     buffer = io.BytesIO()

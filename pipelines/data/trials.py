@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
-from speakembed.pipelines.manifests import read_table
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.data.manifests import read_table
 
 LABELS = {"target": 1, "nontarget": 0, "1": 1, "0": 0}
 

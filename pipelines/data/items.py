@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from speakembed.pipelines.audio import is_audio_file
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
-from speakembed.pipelines.manifests import read_table
+from speakembed.pipelines.audio.decode import is_audio_file
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.data.manifests import read_table
 
 
 @dataclass(frozen=True)

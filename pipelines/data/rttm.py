@@ -12,14 +12,14 @@ columns recording_id, start_s, duration_s, speaker (a subset of the `diarisation
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.outputs import write_text_atomically
 
 if TYPE_CHECKING:
     from pyannote.core import Annotation
@@ -114,16 +114,6 @@ def _check_writable(segments: pd.DataFrame) -> None:
         raise ManifestError(f"segment of {row['recording_id']} at {row['start_s']} s has a negative or "
                             f"non-finite onset or duration ({row['duration_s']} s)")
 
-
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file renamed into place, so a crash never leaves
-    half a file. Raises OutputError when the parent folder does not exist."""
-    if not path.parent.is_dir():
-        raise OutputError(f"{path.parent}: the folder to write {path.name} into does not exist; create it first")
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
 
 
 def to_annotations(segments: pd.DataFrame) -> dict[str, "Annotation"]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speakembed.pipelines.errors import MissingDependencyError
+from speakembed.pipelines.base.errors import MissingDependencyError
 
 VAD_METHODS = ("silero", "energy", "hybrid", "none")
 
@@ -245,7 +245,7 @@ def _silero_regions(waveform: np.ndarray, sample_rate: int, rules: _RegionRules 
     if sample_rate != SILERO_SAMPLE_RATE:
         raise ValueError(
             f"the silero VAD runs at {SILERO_SAMPLE_RATE} Hz, got {sample_rate} Hz; "
-            "resample first (speakembed.pipelines.audio.resample)"
+            "resample first (speakembed.pipelines.audio.decode.resample)"
         )
     probabilities = _silero_probabilities(waveform)
     active = _hysteresis(probabilities, SILERO_ON, SILERO_OFF)

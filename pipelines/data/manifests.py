@@ -7,13 +7,13 @@ Writes go to a temporary file that is renamed into place, so a crash never leave
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.outputs import write_atomically
 
 SCHEMA_KEY = b"speakembed.schema"
 VERSION_KEY = b"speakembed.version"
@@ -64,9 +64,7 @@ def write_table(table: pd.DataFrame, path: str | Path, schema_name: str) -> Path
     metadata = dict(arrow.schema.metadata or {})
     metadata.update({SCHEMA_KEY: schema.name.encode(), VERSION_KEY: str(schema.version).encode()})
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(arrow.replace_schema_metadata(metadata), temporary)
-    os.replace(temporary, path)
+    write_atomically(path, lambda out: pq.write_table(arrow.replace_schema_metadata(metadata), out))
     return path
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError, MissingDependencyError, UsageError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, MissingDependencyError, UsageError
 
 SAMPLE_RATE = 24000
 STYLE_ROWS, STYLE_SIZE = 510, 256

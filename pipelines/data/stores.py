@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from speakembed.pipelines.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.pipelines.base.outputs import swap_in_folder
 
 STORE_SCHEMA = "embeddings"
 STORE_VERSION = 1
@@ -61,7 +62,7 @@ def write_store(path: str | Path, store: EmbeddingStore) -> Path:
         ids[:] = np.array(store.item_ids, dtype=str)
     group.create_array("valid", data=store.valid.astype(bool), chunks=(min(rows, 65536),))
     group.attrs.update({"schema": STORE_SCHEMA, "schema_version": STORE_VERSION, **store.attrs})
-    replace_directory(temporary, path)
+    swap_in_folder(temporary, path)
     return path
 
 
@@ -139,17 +140,3 @@ def read_store_attrs(path: Path) -> dict | None:
     except Exception:
         return None
 
-
-def replace_directory(source: Path, target: Path) -> None:
-    """Move `source` to `target`; an existing `target` is kept aside until the move succeeds."""
-    if not target.exists():
-        os.replace(source, target)
-        return
-    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, backup)
-    try:
-        os.replace(source, target)
-    except OSError:
-        os.replace(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)

@@ -16,7 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
-from speakembed.pipelines.errors import (
+from speakembed.models.frontend import resample  # noqa: F401  (also this module's public name)
+from speakembed.pipelines.base.errors import (
     InputNotFoundError,
     MissingDependencyError,
     UnreadableAudioError,
@@ -87,15 +88,6 @@ def load_audio(
     if max_duration_s is not None and len(waveform) > max_duration_s * rate:
         _refuse_if_too_long(AudioInfo(path, rate, len(waveform), 1), max_duration_s)
     return resample(waveform, rate, sample_rate)
-
-
-def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling (soxr, high quality) of a mono float32 waveform."""
-    if source_rate == target_rate or len(waveform) == 0:
-        return waveform.astype(np.float32, copy=False)
-    import soxr
-
-    return soxr.resample(waveform, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
 def normalize_loudness(waveform: np.ndarray, target_dbfs: float = -30.0, increase_only: bool = True) -> np.ndarray:

@@ -1,0 +1,33 @@
+"""Waveform augmentation for training: the label-preserving chain of `models.augment`, with the
+noise recordings of `noise_dir` read from disk (the model layer does no file I/O)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from speakembed.models.augment import AugmentConfig, Augmenter, mean_power
+from speakembed.pipelines.audio.decode import is_audio_file, load_audio
+from speakembed.pipelines.base.errors import InputNotFoundError
+
+
+def make_augmenter(config: Mapping | AugmentConfig | None = None) -> Augmenter:
+    """An Augmenter for `config`, with the recordings under its `noise_dir` (when set) as noise."""
+    config = config if isinstance(config, AugmentConfig) else AugmentConfig.from_dict(config or {})
+    noises = load_noise_folder(config.noise_dir, config.sample_rate) if config.noise_dir is not None else None
+    return Augmenter(config, noises=noises)
+
+
+def load_noise_folder(folder: str | Path, sample_rate: int = 16000) -> list[np.ndarray]:
+    """Every audio file under `folder` (recursively), mono float32 at `sample_rate`; silent
+    files are skipped. Raises InputNotFoundError when the folder is missing or holds no usable noise."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputNotFoundError(f"{folder}: no such noise folder")
+    paths = sorted(path for path in folder.rglob("*") if path.is_file() and is_audio_file(path))
+    noises = [noise for noise in (load_audio(path, sample_rate) for path in paths) if mean_power(noise) > 0.0]
+    if not noises:
+        raise InputNotFoundError(f"{folder}: holds no non-silent audio file to use as noise")
+    return noises
