@@ -5,7 +5,7 @@ Whisper-base baseline (`whisper`: blocks 1-2 mean-pooled, no training) and Whisp
 trained MLP head (`whisper-head`) — one fresh subprocess embeds the audio folder with `spk embed`'s
 pipeline (benchmarks/embed_speed.py `embed_spk`: decode, resample, loudness normalisation, Silero
 VAD, encoder, zarr store; after an untimed warm-up file; the model load is timed separately) and
-then scores the store as `spk evaluate verification` does (pipelines/evaluate.py): EER and minDCF
+then scores the store as `spk evaluate verification` does (pipelines/evaluate_verification.py): EER and minDCF
 on the trial list, top-1/top-5 retrieval (each utterance against all others) and the mean intra-
 and inter-speaker cosine distances, with each file's speaker taken from its folder name.
 
@@ -40,7 +40,7 @@ def child_main(encoder: str, audio_dir: Path, warmup: Path, trials: Path | None)
     import torch
 
     from speakembed.models.registry import encoder_spec
-    from speakembed.pipelines.evaluate import evaluate_verification
+    from speakembed.pipelines.evaluate_verification import evaluate_verification
 
     spec = encoder_spec(encoder)
     with tempfile.TemporaryDirectory(prefix="encoder_families-") as scratch:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
 from speakembed.pipelines.audio.decode import is_audio_file, resample
 from speakembed.pipelines.base.errors import InputNotFoundError, UsageError
 from speakembed.models.engines.kokoro import SAMPLE_RATE, phonemize
@@ -175,11 +176,9 @@ def _word_error_rate(transcripts: list[tuple[str, np.ndarray]], progress: Progre
 
 
 def write_report(report: CloneEvalReport, out_dir: str | Path) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    (out_dir / "report.md").write_text(markdown(report))
-    return [out_dir / "report.json", out_dir / "report.md"]
+    out_dir = prepare_output_folder(out_dir)
+    return [write_text_atomically(out_dir / "report.json", json.dumps(asdict(report), indent=2) + "\n"),
+            write_text_atomically(out_dir / "report.md", markdown(report))]
 
 
 def markdown(report: CloneEvalReport) -> str:

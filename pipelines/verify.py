@@ -9,7 +9,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from speakembed.models.registry import DEFAULT_ENCODER
-from speakembed.pipelines.base.errors import ManifestError, OutputError
+from speakembed.pipelines.base.errors import ManifestError
+from speakembed.pipelines.base.outputs import prepare_output_file
 from speakembed.pipelines.data.manifests import write_table
 from speakembed.pipelines.scoring.metrics import equal_error_rate
 from speakembed.pipelines.base.progress import Progress, report_progress
@@ -74,8 +75,7 @@ def score_trials(trials_path: str | Path, store_path: str | Path, out_path: str 
     Trials naming ids absent from the store (or whose item failed to embed) are left out and
     listed in the report; if no trial can be scored, ManifestError says why.
     """
-    if not Path(out_path).parent.is_dir():
-        raise OutputError(f"{Path(out_path).parent}: the folder for --out does not exist; create it first")
+    out_path = prepare_output_file(out_path)
     trials = read_trials(trials_path)
     store = read_store(store_path)
     resolve = IdResolver(store.lookup())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from typing import Iterator
 
@@ -16,16 +17,30 @@ stdout = Console(markup=False)
 stderr = Console(stderr=True, markup=False)
 
 
+_WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _print_error(message: str) -> None:
+    stderr.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's typed errors into `error: ...` on stderr and the error's exit code."""
-    from speakembed.pipelines.base.errors import SpeakEmbedError
+    from speakembed.pipelines.base.errors import OutputError, SpeakEmbedError
 
     try:
         yield
     except SpeakEmbedError as error:
-        stderr.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
+        _print_error(str(error))
         raise typer.Exit(error.exit_code) from None
+    except OSError as error:
+        if error.errno not in _WRITE_ERRNOS:
+            raise
+        # A write the library did not route through base.outputs (a zarr chunk, a plot backend):
+        # still one line and the output exit code, never a traceback.
+        _print_error(f"{error.filename or 'output'}: cannot write ({error.strerror}); choose another --out or fix its permissions")
+        raise typer.Exit(OutputError.exit_code) from None
     except KeyboardInterrupt:
         stderr.print("interrupted; nothing half-written was left behind")
         raise typer.Exit(130) from None

@@ -10,9 +10,16 @@ from speakembed import __version__
 from speakembed.commands import clone, diarise, embed, evaluate, preprocess, train, verify
 from speakembed.commands.options import multi_value_command
 
+def _exit_code_epilog() -> str:
+    from speakembed.pipelines.base.errors import EXIT_CODES
+
+    return "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+
+
 app = typer.Typer(
     name="spk",
     help="Speaker embeddings, verification and diarisation — offline, on CPU or GPU.",
+    epilog=_exit_code_epilog(),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -67,11 +67,13 @@ EXIT_CODES = {
     2: "invalid command-line usage (unknown option, encoder or value)",
     3: "input not found (missing file or folder, folder without audio)",
     4: "unreadable audio (corrupt file, unsupported format, decoder missing)",
-    5: "unusable audio (empty, silent, or shorter than the encoder's minimum)",
+    5: "unusable audio (empty, silent, no speech, too short / too long), or nothing could be embedded",
     6: "invalid manifest, trial list or store (schema, version, unknown ids)",
-    7: "missing optional dependency",
-    8: "output cannot be written",
+    7: "missing optional dependency (the message says what to install)",
+    8: "output cannot be written (an existing file where a folder must be, no permission, disk full)",
+    130: "interrupted (Ctrl-C); nothing half-written is left behind",
 }
+"""Every exit status `spk` uses, as the README's exit-code table lists them (a test keeps the two equal)."""
 
 
 MAX_IDS_IN_MESSAGE = 10

@@ -84,11 +84,11 @@ def test_allow_missing_scores_absent_recordings_as_missed(rttms):
     (lambda tmp: ["-r", tmp / "absent.rttm", "-H", tmp / "hyp.rttm"], 3, "no such RTTM"),
     (lambda tmp: ["-r", tmp / "ref.rttm", "-H", tmp / "empty_dir"], 3, "no .rttm files"),
     (lambda tmp: ["-r", tmp / "ref.rttm", "-H", tmp / "bad.rttm"], 6, "bad.rttm:2"),
-    (lambda tmp: ["-r", tmp / "ref.rttm", "-H", tmp / "hyp.rttm", "--out", tmp / "no" / "such"], 8, "does not exist"),
+    (lambda tmp: ["-r", tmp / "ref.rttm", "-H", tmp / "hyp.rttm", "--out", tmp / "ref.rttm" / "out"], 8, "cannot create the output folder"),
     (lambda tmp: ["-r", tmp / "ref.rttm", "-H", tmp / "hyp.rttm", "--collar", "-1"], 2, "--collar"),
     (lambda tmp: ["-r", tmp / "ref.rttm"], 2, "--hypothesis"),
 ], ids=["missing-hypothesis-recording", "extra-hypothesis-recording", "missing-file", "folder-without-rttm",
-        "malformed-line", "missing-out-parent", "negative-collar", "no-hypothesis"])
+        "malformed-line", "out-under-a-file", "negative-collar", "no-hypothesis"])
 def test_bad_input_gets_one_line_error_and_exit_code(rttms, make_args, code, message):
     (rttms / "empty_dir").mkdir()
     (rttms / "bad.rttm").write_text("SPEAKER rec1 1 0 10 <NA> <NA> A <NA> <NA>\nSPEAKER rec1 1 ten 10 <NA> <NA> B\n")
@@ -98,3 +98,10 @@ def test_bad_input_gets_one_line_error_and_exit_code(rttms, make_args, code, mes
     assert "Traceback" not in result.output
     if code != 2:  # usage errors are drawn by click in a box; ours are one line
         assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+
+
+def test_out_folder_is_created_with_its_parents(rttms):
+    out = rttms / "not" / "yet" / "there"
+    result = spk("evaluate", "diarisation", "-r", rttms / "ref.rttm", "-H", rttms / "hyp.rttm", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "report.json").is_file() and (out / "report.md").is_file()
