@@ -1,4 +1,4 @@
-"""Shared fixtures: audio synthesised on the fly (tests/synth.py) into pytest's temporary folders.
+"""Shared fixtures: audio synthesised on the fly (recipes/common/synth.py) into pytest's temporary folders.
 
 Tests never read recordings from outside the repository and never download anything.
 
@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 import soundfile
 
-# `import synth` must work under any --import-mode; the default (prepend) already puts tests/ on
-# sys.path, importlib mode does not.
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
+# `import synth` (the voice synthesiser that the recipes share, recipes/common/synth.py) and
+# `import helpers` must work under any --import-mode; importlib mode puts nothing on sys.path.
+for _folder in (Path(__file__).parent, Path(__file__).resolve().parents[1] / "recipes" / "common"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 import synth  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Sanity checks of the synthetic audio (tests/synth.py) and the shared fixtures (tests/conftest.py)."""
+"""Sanity checks of the synthetic audio (recipes/common/synth.py) and the shared fixtures (tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Make the tiny recipe's synthetic corpus: source-filter "speakers" (tests/synth.py) with random
+"""Make the tiny recipe's synthetic corpus: source-filter "speakers" (recipes/common/synth.py) with random
 pitch and vocal-tract size, laid out as a `folder` corpus (speaker/utterance.wav), plus a disjoint
 set of evaluation speakers and a Kaldi trial list over them.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))  # the project's own voice synthesiser
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "common"))  # recipes/common: the project's voice synthesiser
 import synth  # noqa: E402
 
 RATE = 16000
