@@ -159,14 +159,16 @@ def test_clone_text_file_and_long_text(random_adapter, tmp_path):
 @pytest.mark.parametrize("case, code, message", [
     ("silent", 5, "silent"), ("too_short", 5, "too short|shorter|only"), ("missing", 3, "no such"),
     ("corrupt", 4, ""), ("empty_text", 2, "empty"), ("foreign", 2, "unsupported script"),
-    ("no_folder", 8, "does not exist"), ("bad_suffix", 8, ".wav or .flac"),
+    ("under_a_file", 8, "cannot create the folder"), ("bad_suffix", 2, ".wav or .flac"), ("mp3", 2, ".wav or .flac"),
 ])
 def test_clone_bad_input(random_adapter, bad_audio, tmp_path, case, code, message):
     reference, text, out = EXAMPLES / "slt_1.flac", "Hello.", tmp_path / "out.wav"
     reference = {"silent": bad_audio["silent"], "too_short": bad_audio["too_short"], "corrupt": bad_audio["corrupt"],
                  "missing": tmp_path / "nope.wav"}.get(case, reference)
     text = {"empty_text": "   ", "foreign": "你好"}.get(case, text)
-    out = {"no_folder": tmp_path / "missing" / "out.wav", "bad_suffix": tmp_path / "out.txt"}.get(case, out)
+    (tmp_path / "a_file").write_text("not a folder")
+    out = {"under_a_file": tmp_path / "a_file" / "out.wav", "bad_suffix": tmp_path / "out.txt",
+           "mp3": tmp_path / "out.mp3"}.get(case, out)
     out.write_bytes(b"keep me") if case == "silent" else None  # an existing output survives a failure
     result = spk("clone", reference, text, "--out", out, "--adapter", random_adapter, "-q")
     assert result.exit_code == code, result.output
@@ -175,7 +177,7 @@ def test_clone_bad_input(random_adapter, bad_audio, tmp_path, case, code, messag
         assert pd.Series([result.output]).str.contains(message, case=False).all(), result.output
     if case == "silent":
         assert out.read_bytes() == b"keep me"
-    assert not list(tmp_path.glob(".*.tmp-*"))
+    assert not list(tmp_path.glob(".*.tmp*"))
 
 
 @needs_kokoro
@@ -272,3 +274,11 @@ def test_evaluate_clone_reports_secs_against_stock_voices_and_ceiling(random_ada
     with pytest.raises(UsageError, match="refine-with"):
         evaluate_clone.run(tmp_path / "data", None, config=evaluate_clone.CloneEvalConfig(
             encoder="lstm", judge="whisper-head", refine=4, refine_with=("whisper-head",)))
+
+
+@needs_kokoro
+def test_clone_creates_the_folder_of_its_output(random_adapter, tmp_path):
+    out = tmp_path / "new" / "folder" / "hello.wav"
+    result = spk("clone", EXAMPLES / "slt_1.flac", "Hello there.", "--out", out, "--adapter", random_adapter, "-q")
+    assert result.exit_code == 0, result.output
+    assert soundfile.info(out).samplerate == 24000
