@@ -45,10 +45,6 @@ SCHEMAS = {
 }
 
 
-def empty_table(schema_name: str) -> pd.DataFrame:
-    schema = SCHEMAS[schema_name]
-    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in schema.columns.items()})
-
 
 def write_table(table: pd.DataFrame, path: str | Path, schema_name: str) -> Path:
     """Write `table` as a stamped parquet file, atomically. Extra columns are kept."""

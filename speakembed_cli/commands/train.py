@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from speakembed.commands import options
 from speakembed.commands.options import check_choice
 from speakembed.console import progress_bar, stdout, user_errors
 
@@ -28,9 +29,9 @@ def train(
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override (repeatable)."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training steps."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Pretrained encoder to distil from (e.g. lstm)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N; default: CUDA when present."),
+    device: Optional[str] = options.DEVICE,
     resume: bool = typer.Option(False, "--resume", help="Continue the latest checkpoint in OUT."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = options.QUIET,
 ) -> None:
     if target is not None:
         check_choice(target, ("clone-adapter",), "[clone-adapter]")

@@ -1,4 +1,4 @@
-"""RTTM reading and writing (pipelines/data/rttm.py), and diarisation metrics (pipelines/evaluate.py) on
+"""RTTM reading and writing (pipelines/data/rttm.py), and diarisation metrics (pipelines/evaluate_diarisation.py) on
 hand-made references and hypotheses whose scores are worked out by hand in each test."""
 
 import json
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
-from speakembed.pipelines.evaluate import evaluate_diarisation, write_report
+from speakembed.pipelines.evaluate_diarisation import evaluate_diarisation, write_report
 from speakembed.pipelines.data.rttm import read_rttm, to_annotations, write_rttm
 
 
@@ -227,5 +227,6 @@ def test_write_report_writes_json_and_markdown(tmp_path):
     assert saved["recordings"][0]["speaker_count_error"] == -1
     markdown = markdown_path.read_text()
     assert "| rec | 50.00 |" in markdown and "| overall |" in markdown
+    assert write_report(report, tmp_path / "no" / "such")[0].is_file()  # the folder is created with its parents
     with pytest.raises(OutputError):
-        write_report(report, tmp_path / "no" / "such")
+        write_report(report, json_path / "under-a-file")
