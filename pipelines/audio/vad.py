@@ -15,6 +15,9 @@ Three methods, chosen by name (`VAD_METHODS`):
 Regions are half-open sample ranges `(start, end)`, sorted and non-overlapping. Both detectors
 produce one decision per frame; `_regions_from_activity` turns decisions into regions for both
 (minimum durations, padding, merging), with per-method rules in `_SILERO_RULES` / `_ENERGY_RULES`.
+
+`energy_trim_region` is not a VAD: it trims the quiet edges of a clip, the stand-in for speech
+when a VAD keeps too little of a clip that plainly holds sound (see pipelines/audio/speech.py).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ SILERO_CHUNK = 512  # samples per probability at 16 kHz (32 ms); the model refus
 SILERO_ON = 0.5  # probability that starts speech
 SILERO_OFF = 0.35  # probability below which speech stops (silero's default: threshold - 0.15)
 
+_ABSOLUTE_FLOOR_DBFS = -60.0  # frames below this are digital silence or inaudible hiss, never speech
 _ENERGY_EPS = 1e-10  # mean-square floor, so that digital silence reads as -100 dB, not -inf
 _ENCODER_BLOCK = 4096  # chunks per batched encoder call (~2 min of audio), bounds peak memory
 
@@ -97,6 +101,26 @@ def keep_speech(waveform: np.ndarray, regions: list[tuple[int, int]]) -> np.ndar
     return np.concatenate([waveform[start:end] for start, end in regions]).astype(np.float32, copy=False)
 
 
+def energy_trim_region(waveform: np.ndarray, sample_rate: int = 16000, top_db: float = 40.0,
+                       frame_ms: float = 20) -> tuple[int, int]:
+    """The (start, end) sample range of `waveform` (mono float, (samples,)) left after trimming
+    leading and trailing frames quieter than the loudest frame by more than `top_db` dB or below
+    the absolute floor of -60 dBFS; (0, 0) when every frame is that quiet.
+
+    The stand-in for speech when a VAD keeps too little of a clip that plainly holds sound: it
+    drops the silence around the voice, not the pauses inside it.
+    """
+    waveform = _checked_waveform(waveform)
+    frame_length = max(1, round(sample_rate * frame_ms / 1000))
+    if len(waveform) == 0:
+        return 0, 0
+    energies = _frame_energies_db(_frames(waveform, frame_length))
+    loud = np.flatnonzero(energies >= max(energies.max() - top_db, _ABSOLUTE_FLOOR_DBFS))
+    if len(loud) == 0:
+        return 0, 0
+    return int(loud[0]) * frame_length, min(len(waveform), (int(loud[-1]) + 1) * frame_length)
+
+
 class EnergyVAD:
     """Streaming energy detector: feed 20 ms frames in order, get one speech decision per frame.
 
@@ -123,7 +147,7 @@ class EnergyVAD:
         onset_db: float = 9.0,
         offset_db: float = 6.0,
         hangover_ms: float = 200,
-        absolute_floor_dbfs: float = -60.0,
+        absolute_floor_dbfs: float = _ABSOLUTE_FLOOR_DBFS,
         floor_rise_db_per_s: float = 3.0,
     ):
         if sample_rate <= 0 or frame_ms <= 0:

@@ -8,11 +8,11 @@ from typing import Optional
 import typer
 
 from speakembed.commands import options
-from speakembed.console import progress_bar, stdout, user_errors
+from speakembed.console import progress_bar, stderr, stdout, user_errors
 
 HELP = """Embed audio into L2-normalised speaker embeddings (a zarr store in OUT).
 
-INPUTS are audio files, folders (searched recursively) or a segments.parquet manifest. Item ids are paths relative to the folder given (or to the current directory for single files), or the manifest's segment ids. Items that cannot be embedded are listed in OUT/failures.parquet."""
+INPUTS are audio files, folders (searched recursively) or a segments.parquet manifest. Item ids are paths relative to the folder given (or to the current directory for single files), or the manifest's segment ids. Items that cannot be embedded are listed in OUT/failures.parquet; clips in which the VAD finds too little speech are embedded whole (energy-trimmed) and flagged (vad_fallback in the store). The store is written in chunks: an interrupted run, started again with the same inputs and options, resumes from its last complete chunk."""
 
 
 def embed(
@@ -25,35 +25,36 @@ def embed(
     files_per_batch: int = typer.Option(32, "--files-per-batch", min=1, help="Files decoded and embedded together."),
     max_duration: float = typer.Option(1800.0, "--max-duration", min=1.0, help="Longest item accepted, in seconds."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: embed only the K-th of N interleaved parts (for N parallel jobs); readers combine the parts."),
+    chunk_size: int = typer.Option(256, "--chunk-size", min=1, help="Items embedded between two writes of the store: what an interrupted run keeps for the next one."),
     quiet: bool = options.QUIET,
 ) -> None:
     from speakembed.pipelines import embed as pipeline
     from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
-    config = pipeline.EmbedConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, files_per_batch=files_per_batch,
-                                  max_duration_s=max_duration, shard=_parse_shard(shard))
     with user_errors(), progress_bar(not quiet) as progress:
-        report = pipeline.run(inputs, out, config=config, progress=progress)
+        config = pipeline.EmbedConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device,
+                                      files_per_batch=files_per_batch, max_duration_s=max_duration,
+                                      shard=pipeline.parse_shard(shard), chunk_size=chunk_size)
+        try:
+            report = pipeline.run(inputs, out, config=config, progress=progress)
+        except KeyboardInterrupt:
+            stderr.print("interrupted; the chunks embedded so far are kept: run the same command again to resume")
+            raise typer.Exit(130) from None
     if report.up_to_date:
         stdout.print(f"{report.store_path} is up to date ({report.num_embedded} embeddings); nothing to do")
         return
     failed = report.num_items - report.num_embedded
+    notes = [f"{report.num_reused} reused from the interrupted run"] if report.num_reused else []
+    if report.num_vad_fallback:
+        notes.append(f"{report.num_vad_fallback} embedded without VAD: it kept too little speech (vad_fallback)")
     stdout.print(
         f"embedded {report.num_embedded}/{report.num_items} items ({report.speech_s:.1f} s of speech) "
         f"with {report.encoder} in {report.elapsed_s:.1f} s -> {report.store_path}"
+        + (f" ({'; '.join(notes)})" if notes else "")
     )
     if failed:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(report.failures.items()))
         stdout.print(f"{failed} items not embedded ({reasons}); see {report.failures_path}", style="yellow")
     if report.num_embedded == 0:
         raise typer.Exit(5)
-
-
-def _parse_shard(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    part, _, parts = value.partition("/")
-    if not (part.isdigit() and parts.isdigit() and 1 <= int(part) <= int(parts)):
-        raise typer.BadParameter(f"'{value}' is not K/N with 1 <= K <= N", param_hint="--shard")
-    return int(part), int(parts)

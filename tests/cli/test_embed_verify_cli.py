@@ -100,7 +100,7 @@ def test_embed_segments_manifest_uses_segment_ids(make_wav, tmp_path):
         (lambda bad, tmp: ["embed", tmp / "empty_dir", "--out", tmp / "o"], 3, "no audio files"),
         (lambda bad, tmp: ["embed", bad["silent"], "--out", tmp / "o", "--vad", "energy"], 5, "not embedded"),
         (lambda bad, tmp: ["embed", tmp / "wrong.parquet", "--out", tmp / "o"], 6, "expected a 'segments' manifest"),
-        (lambda bad, tmp: ["embed", bad["clipped"], "--out", tmp / "no" / "such" / "dir"], 8, "does not exist"),
+        (lambda bad, tmp: ["embed", bad["clipped"], "--out", bad["clipped"] / "o"], 8, "cannot create the output folder"),
         (lambda bad, tmp: ["verify", tmp / "absent.wav", bad["clipped"]], 3, "no such file"),
         (lambda bad, tmp: ["verify", bad["corrupt"], bad["clipped"]], 4, "cannot decode"),
         (lambda bad, tmp: ["verify", bad["not_audio"], bad["clipped"]], 4, "unsupported format"),
@@ -113,7 +113,7 @@ def test_embed_segments_manifest_uses_segment_ids(make_wav, tmp_path):
         (lambda bad, tmp: ["embed", bad["clipped"], "--out", tmp / "o", "--checkpoint", tmp], 3, "not a checkpoint folder"),
         (lambda bad, tmp: ["verify", "--trials", tmp / "absent.txt", "--embeddings", tmp, "--out", tmp / "s.parquet"], 3, "no such trial list"),
     ],
-    ids=["missing-file", "folder-without-audio", "only-silence", "wrong-manifest", "missing-out-parent",
+    ids=["missing-file", "folder-without-audio", "only-silence", "wrong-manifest", "out-under-a-file",
          "verify-missing", "verify-corrupt", "verify-text-file", "verify-empty", "verify-silent",
          "verify-too-short", "verify-one-file", "unknown-vad", "unknown-encoder", "not-a-checkpoint", "missing-trials"],
 )

@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -94,3 +96,34 @@ def test_unlabelled_kaldi_trials_and_bad_lines(tmp_path):
     path.write_text("\n\n")
     with pytest.raises(ManifestError, match="empty"):
         read_trials(path)
+
+
+def test_store_keeps_vad_fallback_flags_and_old_stores_read_as_all_false(tmp_path):
+    flags = np.array([False, True, False])
+    store = EmbeddingStore(["a", "b", "c"], np.eye(3, 4, dtype=np.float32), np.ones(3, bool), {}, flags)
+    write_store(tmp_path / "new.zarr", store)
+    np.testing.assert_array_equal(read_store(tmp_path / "new.zarr").vad_fallback, flags)
+    write_store(tmp_path / "old.zarr", store)
+    shutil.rmtree(tmp_path / "old.zarr" / "vad_fallback")  # as written before the flag existed
+    old = read_store(tmp_path / "old.zarr")
+    assert old.vad_fallback.dtype == bool and not old.vad_fallback.any() and old.item_ids == ["a", "b", "c"]
+
+
+def test_chunked_writer_resumes_from_its_complete_chunks(tmp_path):
+    from speakembed.pipelines.data.stores import ChunkedStoreWriter
+
+    ids = [f"item{i}" for i in range(5)]
+    vectors = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    writer = ChunkedStoreWriter.create(tmp_path / ".s.partial", ids, 3, {"fingerprint": "f1"})
+    writer.write_chunk(0, vectors[:2], np.ones(2, bool), np.zeros(2, bool), {"n": 2})
+    writer.write_chunk(4, vectors[4:], np.ones(1, bool), np.zeros(1, bool), {"n": 1})  # after a gap: not complete
+    assert ChunkedStoreWriter.resume(tmp_path / ".s.partial", lambda attrs: attrs["fingerprint"] == "f2") is None
+    resumed = ChunkedStoreWriter.resume(tmp_path / ".s.partial", lambda attrs: attrs["fingerprint"] == "f1")
+    assert [(record["first"], record["rows"], record["note"]) for record in resumed.completed_chunks()] == [(0, 2, {"n": 2})]
+    resumed.write_chunk(2, vectors[2:], np.ones(3, bool), np.array([False, True, False]), {"n": 3})
+    resumed.finish(tmp_path / "s.zarr", {"num_embedded": 5})
+    store = read_store(tmp_path / "s.zarr")
+    assert store.item_ids == ids and store.attrs["num_embedded"] == 5 and store.attrs["fingerprint"] == "f1"
+    np.testing.assert_array_equal(store.embeddings, vectors)
+    assert store.vad_fallback.tolist() == [False, False, False, True, False]
+    assert not (tmp_path / ".s.partial").exists() and not (tmp_path / "s.zarr" / ".resume").exists()

@@ -302,3 +302,15 @@ def _real_speech() -> np.ndarray:
     audio, rate = soundfile.read(str(REAL_SPEECH), dtype="float32")
     assert rate == RATE and audio.ndim == 1
     return audio
+
+
+def test_energy_trim_region_drops_the_quiet_edges_only():
+    voice = speech_like(1.0, -30.0)
+    gap = background(0.3, None)
+    clip = np.concatenate([background(0.5, -75.0), voice, gap, voice, background(0.4, None)])
+    start, end = vad.energy_trim_region(clip, RATE)
+    frame = 320  # 20 ms
+    assert abs(start - int(0.5 * RATE)) <= frame  # leading hiss below -60 dBFS goes
+    assert abs(end - int(2.8 * RATE)) <= frame  # the pause inside is kept, the trailing zeros go
+    assert vad.energy_trim_region(np.zeros(RATE, np.float32), RATE) == (0, 0)
+    assert vad.energy_trim_region(np.zeros(0, np.float32), RATE) == (0, 0)
