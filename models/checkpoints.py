@@ -14,29 +14,28 @@ from pathlib import Path
 import torch
 
 from speakembed.models.frontend import MelConfig
+from speakembed.models.registry import EncoderSpec, family_specs, trainable_names
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 from speakembed.pipelines.base.outputs import replace_folder_atomically
 
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "meta.json")
 
 
+def checkpoint_family(encoder: str) -> EncoderSpec:
+    """The registered trainable family that a checkpoint's config.json names (`encoder`);
+    ManifestError for any other name."""
+    spec = family_specs().get(encoder)
+    if spec is None or spec.training is None:
+        raise ManifestError(f"unknown encoder '{encoder}' in checkpoint config; known: {', '.join(trainable_names())}")
+    return spec
+
+
 def build_network(encoder: str, arguments: dict, base_weights: dict | None = None) -> torch.nn.Module:
-    """A fresh (untrained) network of a trainable encoder family. The `whisper` family starts from
-    pretrained encoder weights: `base_weights` {"source": a Whisper folder, None or absent for the
-    packaged Whisper-base; "sha256": the weights required, optional}."""
-    if encoder == "whisper":
-        from speakembed.models.whisper_encoder import pretrained_speaker_encoder
-
-        return pretrained_speaker_encoder(arguments, **(base_weights or {}))
-    if encoder == "conv-transformer":
-        from speakembed.models.conv_transformer import ConvTransformerEncoder
-
-        return ConvTransformerEncoder(**arguments)
-    if encoder == "lstm":
-        from speakembed.models.lstm import LSTMEncoder
-
-        return LSTMEncoder(**arguments)
-    raise ManifestError(f"unknown encoder '{encoder}' in checkpoint config")
+    """A fresh (untrained) network of trainable family `encoder` (see `registry.Training`). A family
+    with a pretrained base (whisper) starts from pretrained weights: `base_weights` {"source": a
+    Whisper folder, None or absent for the packaged Whisper-base; "sha256": the weights required,
+    optional}."""
+    return checkpoint_family(encoder).training.build_network(arguments, base_weights)
 
 
 def save_checkpoint(folder: Path, *, encoder: str, arguments: dict, mel: MelConfig, network: torch.nn.Module,
@@ -79,17 +78,6 @@ def load_saved_state_dict(network: torch.nn.Module, state: dict[str, torch.Tenso
     load(state)
 
 
-def checkpoint_embedding_size(config: dict) -> int:
-    """The embedding size of a checkpoint's network, from its config.json."""
-    arguments = config.get("arguments", {})
-    if config["encoder"] == "whisper":
-        from speakembed.models.whisper_encoder import embedding_size_of
-
-        return embedding_size_of(arguments)
-    return int(arguments.get("embedding_size", 256))
-
-
-
 def load_checkpoint_config(folder: str | Path) -> tuple[dict, dict]:
     """config.json and meta.json of a checkpoint folder, after checking it is complete."""
     folder = Path(folder)
@@ -105,18 +93,6 @@ def load_checkpoint_config(folder: str | Path) -> tuple[dict, dict]:
 
 
 def checkpoint_arguments(config: dict) -> dict:
-    """The network arguments of a checkpoint's config.json, with the defaults of its time filled in."""
-    arguments = config.get("arguments", {})
-    if config["encoder"] == "conv-transformer":  # written before `normalization` existed: band was the only one
-        arguments = {"normalization": "band", **arguments}
-    return arguments
-
-
-def load_network(folder: str | Path) -> torch.nn.Module:
-    """The trained network of a checkpoint folder, in eval mode on the CPU."""
-    from safetensors.torch import load_file
-
-    config, _ = load_checkpoint_config(folder)
-    network = build_network(config["encoder"], checkpoint_arguments(config), config.get("base_weights"))
-    load_saved_state_dict(network, load_file(str(Path(folder) / "model.safetensors")))
-    return network.eval()
+    """The network arguments of a checkpoint's config.json, with the defaults of its time filled in
+    (the family's `legacy_arguments`)."""
+    return {**checkpoint_family(config["encoder"]).training.legacy_arguments, **config.get("arguments", {})}

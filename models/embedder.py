@@ -83,8 +83,9 @@ class SpeakerEmbedder:
 
 @dataclass
 class WhisperEmbedder(SpeakerEmbedder):
-    """Whole utterances instead of partial windows, for the Whisper encoder (`frontend` is a
-    `WhisperFrontend`, `network` a `WhisperSpeakerEncoder`).
+    """Whole utterances instead of partial windows, for an encoder with `EncoderSpec.whole_utterances`
+    (the Whisper family: `frontend` is a `WhisperFrontend`, `network` a `WhisperSpeakerEncoder`,
+    which takes (batch, frames, n_mels) features and their (batch,) lengths).
 
     A waveform is cut into pieces of at most 30 s (at the quietest moment near each 30 s mark),
     each piece is encoded whole, on its own frames only, and the piece embeddings are averaged,

@@ -11,7 +11,8 @@ Output folder layout:
                             speaker, split); `spk evaluate verification --speakers OUT/retrieval.tsv`
                             scores top-1/top-5 retrieval on exactly that set
     OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/data/features.py);
-                            attrs `frontend_name` says which frontend made them (`lstm`/`whisper`)
+                            attrs `frontend_name` says which frontend made them (`lstm`/`whisper`,
+                            the registry's `frontend_names()`)
     OUT/failures.parquet    one row per recording that could not be used, with the reason
     OUT/report.json         counts per split, hours, failures, timings
 Running again with the same corpus and config finds the features store up to date and does nothing.
@@ -31,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from speakembed.models.frontend import MelConfig
-from speakembed.models.registry import EncoderSpec, encoder_spec
+from speakembed.models import registry
+from speakembed.models.registry import EncoderSpec
 from speakembed.pipelines.audio.decode import AudioInfo, audio_info
 from speakembed.pipelines.data.corpora import SPLITS, CommonVoiceFilters, Corpus, Utterance, read_corpus, speaker_splits
-from speakembed.pipelines.base.errors import SpeakEmbedError
 from speakembed.pipelines.data.features import FeatureWriter
 from speakembed.pipelines.data.items import Item
 from speakembed.pipelines.data.manifests import write_table
@@ -43,16 +44,7 @@ from speakembed.pipelines.base.outputs import prepare_output_folder
 from speakembed.pipelines.data.failures import speech_or_failure, write_failures
 from speakembed.pipelines.data.stores import read_store_attrs
 
-# A frontend name maps to a registered encoder's rates: `lstm` (40 natural-log mels, for the GE2E
-# encoders) or `whisper` (Whisper's 80 scaled log10 mels, for `spk train --encoder whisper`).
-FRONTENDS = ("lstm", "whisper")
 OUTPUTS = ("recordings.parquet", "segments.parquet", "failures.parquet")
-
-
-class UnknownFrontendError(SpeakEmbedError):
-    """`--frontend` names no known feature frontend."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -95,12 +87,12 @@ class PreprocessReport:
 
 
 def frontend_spec(name: str) -> tuple[EncoderSpec, MelConfig]:
-    """The encoder spec whose sample rate and shortest input apply, and the log-mel config, of
-    frontend `name` (`lstm`: 16 kHz, 40 mels, 25 ms windows every 10 ms, at least 0.5 s of speech;
-    `whisper`: 16 kHz, 80 mels on Whisper's scale, one frame per 10 ms, no 30 s padding)."""
-    if name not in FRONTENDS:
-        raise UnknownFrontendError(f"unknown frontend '{name}'; choose one of: {', '.join(FRONTENDS)}")
-    spec = encoder_spec(name)
+    """The encoder spec whose sample rate, shortest input and frontend module apply, and the
+    log-mel config, of frontend `name` (`registry.frontend_spec`; `lstm`: 16 kHz, 40 mels, 25 ms
+    windows every 10 ms, at least 0.5 s of speech; `whisper`: 16 kHz, 80 mels on Whisper's scale,
+    one frame per 10 ms, no 30 s padding). Training features are always log-mels. UsageError for
+    an unknown frontend."""
+    spec = registry.frontend_spec(name)
     return spec, dataclasses.replace(spec.mel, log=True)
 
 
@@ -152,7 +144,7 @@ def _extract_features(corpus: Corpus, spec: EncoderSpec, mel: MelConfig, vad: st
                       progress: Progress | None) -> tuple[list[tuple[Utterance, AudioInfo]], list[dict], int]:
     """Add each usable utterance's log-mel frames to `writer`; return (utterance, header) of the
     usable ones, the failures of the others, and the number of speech samples kept."""
-    frontend = _frontend(spec.name, mel)
+    frontend = spec.make_frontend(mel).eval()
     rows: list[tuple[Utterance, AudioInfo]] = []
     failures: list[dict] = []
     speech_samples = 0
@@ -214,13 +206,6 @@ def _write_retrieval_set(segments: pd.DataFrame, per_speaker: int, path: Path) -
         path.unlink(missing_ok=True)  # none here (no held-out split, or too few recordings per speaker)
         return
     chosen.to_csv(path, sep="\t", index=False)
-
-
-def _frontend(name: str, mel: MelConfig):
-    """The feature module of frontend `name`: (batch, samples) -> (batch, frames, n_mels)."""
-    from speakembed.models.frontend import MelFrontend, WhisperFrontend
-
-    return (WhisperFrontend() if name == "whisper" else MelFrontend(mel)).eval()
 
 
 def _log_mel(frontend, speech: np.ndarray) -> np.ndarray:

@@ -39,12 +39,13 @@ import torch
 from speakembed.models.checkpoints import build_network, load_saved_state_dict, save_checkpoint
 from speakembed.models.frontend import MelConfig
 from speakembed.models.normalize import l2_normalize
+from speakembed.models.registry import pick_device, trainable_spec
 from speakembed.pipelines.training import pooled_cache
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
 from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.scoring.metrics import equal_error_rate
 from speakembed.pipelines.base.progress import Progress, report_progress
-from speakembed.pipelines.training.config import ENCODER_FRONTENDS, TrainConfig, feature_augmentation
+from speakembed.pipelines.training.config import TrainConfig, feature_augmentation
 from speakembed.pipelines.training.sampling import sample_batch, sample_utterances, training_views
 
 TRAINER_STATE = "trainer_state.pt"
@@ -76,10 +77,11 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
     """Train per `config` on `data_dir` into `out_dir`; `resume` continues the latest checkpoint."""
     out_dir = _prepare_output(Path(out_dir), resume)
     rank, world_size = _init_distributed(config)
-    corpus = load_corpus(Path(data_dir), config)
     device = _device(config, rank)
+    corpus = load_corpus(Path(data_dir), config)
     torch.manual_seed(config.seed)  # the same initial weights in every process and every run
-    base_weights = {"source": config.whisper_model} if config.encoder == "whisper" else None
+    pretrained_base = trainable_spec(config.encoder).training.pretrained_base
+    base_weights = {"source": config.whisper_model} if pretrained_base else None
     network = build_network(config.encoder, config.model, base_weights).to(device)
     loss_function = make_loss(config).to(device)
     teacher = _load_teacher(config, device)
@@ -143,7 +145,7 @@ def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
 
 def _check_features(data_dir: Path, frontend: str, n_mels: int, config: TrainConfig) -> None:
     """Raise ManifestError when the features do not suit the encoder or the augmentation masks."""
-    needed = ENCODER_FRONTENDS[config.encoder]
+    needed = trainable_spec(config.encoder).frontend
     if frontend != needed:
         raise ManifestError(f"{data_dir}: features of the '{frontend}' frontend; --encoder {config.encoder} needs "
                             f"'{needed}' features (run spk preprocess ... --frontend {needed})")
@@ -245,9 +247,10 @@ def dev_operating_point(network: torch.nn.Module, corpus: Corpus, config: TrainC
 
 def embed_utterances(network, utterances: list[np.ndarray], config: TrainConfig, device) -> torch.Tensor:
     """Unit embeddings (utterances, D) of utterances' features (frames_i, n_mels), as at inference:
-    whisper encodes each whole (in equal pieces of at most 30 s, averaged by length) and batches
-    them; the others average `crop_frames` windows at 50 % overlap."""
-    if config.encoder != "whisper":
+    an encoder of whole utterances (whisper) encodes each whole (in equal pieces of at most
+    `network.max_frames`, averaged by length) and batches them; the others average `crop_frames`
+    windows at 50 % overlap."""
+    if not trainable_spec(config.encoder).whole_utterances:
         return torch.stack([_embed_windows(network, frames, config, device) for frames in utterances])
     from speakembed.models.embedder import duration_weighted_mean, encode_pieces
 
@@ -362,8 +365,10 @@ def _wrap_distributed(network, world_size: int, device):
 
 
 def _device(config: TrainConfig, rank: int) -> torch.device:
+    """`config.device` (checked: UsageError when absent or not a device), else this process's
+    CUDA device (LOCAL_RANK) when there is CUDA, else the CPU."""
     if config.device:
-        return torch.device(config.device)
+        return pick_device(config.device)
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
     return torch.device("cpu")

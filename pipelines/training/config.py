@@ -1,9 +1,11 @@
 """Training configuration: defaults, a JSON config file, and `--set key=value` overrides.
 
-Defaults depend on the encoder (`ENCODER_DEFAULTS`): the GE2E encoders train with the GE2E loss on
-1.6 s crops; `whisper` with batch-hard triplet + NT-Xent on 3 s crops, its Whisper encoder frozen
-unless `model.trainable_layers` > 0. The resolved configuration is saved beside every checkpoint (config.json carries the encoder
-name and arguments; train_config.json everything else), so a run can be reproduced and resumed.
+Defaults depend on the encoder (its `Training.defaults` in models/registry.py): the GE2E encoders
+train with the GE2E loss on 1.6 s crops; `whisper` with batch-hard triplet + NT-Xent on 3 s crops,
+its Whisper encoder frozen unless `model.trainable_layers` > 0. The resolved configuration is saved
+beside every checkpoint (config.json carries the encoder name and arguments; train_config.json
+everything else), so a run can be reproduced and resumed. Settings that cannot train raise
+UsageError (exit 2).
 """
 
 from __future__ import annotations
@@ -12,17 +14,11 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.models.registry import encoder_spec, family_specs, trainable_spec
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, UsageError
 
-TRAINABLE_ENCODERS = ("conv-transformer", "lstm", "whisper")
 LOSSES = ("ge2e", "triplet-ntxent")
 MERGED_SETTINGS = ("model", "augment")  # dict settings that later sources update key by key
-# Defaults of an encoder that differ from TrainConfig's (applied before the file and options).
-ENCODER_FRONTENDS = {"conv-transformer": "lstm", "lstm": "lstm", "whisper": "whisper"}  # `spk preprocess --frontend` of each
-ENCODER_DEFAULTS = {
-    "whisper": {"loss": "triplet-ntxent", "crop_frames": 300, "utterances_per_speaker": 4, "spec_augment": False,
-                "augment": {"time_masks": 2, "max_time_width": 20, "freq_masks": 2, "max_freq_width": 8}},
-}
 
 
 @dataclass(frozen=True)
@@ -68,10 +64,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for override in overrides or []:
         key, separator, raw = override.partition("=")
         if not separator or not key:
-            raise ManifestError(f"--set '{override}': expected KEY=VALUE (e.g. steps=500 or model.d_model=256)")
+            raise UsageError(f"--set '{override}': expected KEY=VALUE (e.g. steps=500 or model.d_model=256)")
         layers.append((_nested(key.strip(), _parse_value(raw.strip())), f"--set {override}"))
     encoder = next((values["encoder"] for values, _ in reversed(layers) if "encoder" in values), TrainConfig.encoder)
-    config = _apply(TrainConfig(), ENCODER_DEFAULTS.get(encoder, {}), source=f"{encoder} defaults")
+    # The encoder's own defaults come first, under the file and the options.
+    config = _apply(TrainConfig(), trainable_spec(encoder).training.defaults, source=f"{encoder} defaults")
     for values, source in layers:
         config = _apply(config, values, source)
     _validate(config)
@@ -79,33 +76,37 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def _validate(config: TrainConfig) -> None:
-    """Raise ManifestError for settings that cannot train."""
-    if config.encoder not in TRAINABLE_ENCODERS:
-        raise ManifestError(f"cannot train encoder '{config.encoder}'; choose one of: {', '.join(TRAINABLE_ENCODERS)}")
+    """Raise UsageError for settings that cannot train."""
+    spec = trainable_spec(config.encoder)
     if config.loss not in LOSSES:
-        raise ManifestError(f"unknown loss '{config.loss}'; choose one of: {', '.join(LOSSES)}")
+        raise UsageError(f"unknown loss '{config.loss}'; choose one of: {', '.join(LOSSES)}")
     if config.speakers_per_batch < 2 or config.utterances_per_speaker < 2:
-        raise ManifestError("a batch needs at least 2 speakers (speakers_per_batch) and 2 utterances per speaker "
-                            "(utterances_per_speaker)")
+        raise UsageError("a batch needs at least 2 speakers (speakers_per_batch) and 2 utterances per speaker "
+                         "(utterances_per_speaker)")
     if config.cache_crops < 0 or config.cache_views < 1:
-        raise ManifestError("cache_crops must be >= 0 (0: no cache) and cache_views >= 1")
-    if config.encoder != "whisper" and config.whisper_model is not None:
-        raise ManifestError("whisper_model applies to --encoder whisper only")
-    if config.encoder == "whisper" and config.teacher is not None:
-        raise ManifestError("--teacher distils on the 40-band log-mels of the GE2E encoders, not on Whisper features")
+        raise UsageError("cache_crops must be >= 0 (0: no cache) and cache_views >= 1")
+    if config.whisper_model is not None and not spec.training.pretrained_base:
+        based = [name for name, family in family_specs().items() if family.training and family.training.pretrained_base]
+        raise UsageError(f"whisper_model applies only to encoders that start from pretrained weights "
+                         f"({', '.join(based)}), not to {config.encoder}")
+    if config.teacher is not None:
+        teacher = encoder_spec(config.teacher)
+        if teacher.frontend != spec.frontend:
+            raise UsageError(f"--teacher {config.teacher} reads '{teacher.frontend}' features; --encoder "
+                             f"{config.encoder} trains on '{spec.frontend}' features, so it cannot distil from it")
     feature_augmentation(config)
 
 
 def feature_augmentation(config: TrainConfig, n_mels: int | None = None) -> "FeatureAugmentConfig":  # noqa: F821
     """`config.augment` as a FeatureAugmentConfig whose masks fit the crops (and `n_mels` bands when
-    given); raises ManifestError."""
+    given); raises UsageError."""
     from speakembed.models.augment import FeatureAugmentConfig
 
     try:
         augment = FeatureAugmentConfig.from_dict(config.augment)
         augment.check_fits(config.crop_frames, n_mels)
     except (TypeError, ValueError) as error:
-        raise ManifestError(f"augment: {error}") from None
+        raise UsageError(f"augment: {error}") from None
     return augment
 
 
@@ -113,7 +114,7 @@ def _apply(config: TrainConfig, values: dict, source: str) -> TrainConfig:
     known = {item.name for item in fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ManifestError(f"{source}: unknown training settings {unknown}; known: {', '.join(sorted(known))}")
+        raise UsageError(f"{source}: unknown training settings {unknown}; known: {', '.join(sorted(known))}")
     for name in MERGED_SETTINGS:
         if name in values:
             values = {**values, name: {**getattr(config, name), **values[name]}}

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from speakembed.models.augment import augment_features
+from speakembed.models.registry import trainable_spec
 from speakembed.pipelines.base.progress import Progress, report_progress
 from speakembed.pipelines.training.config import TrainConfig, feature_augmentation
 
@@ -60,8 +61,10 @@ class PooledStateCache:
 
 
 def applies(config: TrainConfig) -> bool:
-    """Whether `config` trains a frozen Whisper encoder with the cache turned on."""
-    return config.encoder == "whisper" and config.cache_crops > 0 and not config.model.get("trainable_layers", 0)
+    """Whether the cache is turned on and `config` trains a network whose frozen part fixes its
+    pooled states (the registry's `Training.caches_pooled_states`: a frozen Whisper encoder)."""
+    caches = trainable_spec(config.encoder).training.caches_pooled_states
+    return config.cache_crops > 0 and caches is not None and caches(config.model)
 
 
 def prepare(out_dir: Path, network, train: dict[str, list[str]], features, config: TrainConfig, fingerprint: str,

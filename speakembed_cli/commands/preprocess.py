@@ -32,13 +32,14 @@ def preprocess(
                                                   help="commonvoice: keep at most this many clips per speaker."),
     quiet: bool = options.QUIET,
 ) -> None:
+    from speakembed.models.registry import frontend_names
     from speakembed.pipelines import preprocess as pipeline
-    from speakembed.pipelines.data.corpora import CORPORA, CommonVoiceFilters
     from speakembed.pipelines.audio.vad import VAD_METHODS
+    from speakembed.pipelines.data.corpora import CORPORA, CommonVoiceFilters
 
     options.check_choice(corpus, CORPORA, "CORPUS")
     options.check_choice(vad, VAD_METHODS, "--vad")
-    options.check_choice(frontend, pipeline.FRONTENDS, "--frontend")
+    options.check_choice(frontend, frontend_names(), "--frontend")
     if dev_fraction + test_fraction > 1:
         raise typer.BadParameter("--dev-fraction and --test-fraction must sum to at most 1", param_hint="--test-fraction")
     filters = CommonVoiceFilters(min_upvotes, max_downvotes, min_per_speaker, max_per_speaker)

@@ -12,7 +12,7 @@ from helpers import assert_embeds_unit_vectors, assert_same_weights, kill_then_r
 
 from speakembed.models.frontend import MelConfig
 from speakembed.pipelines import train
-from speakembed.pipelines.base.errors import ManifestError, OutputError
+from speakembed.pipelines.base.errors import ManifestError, OutputError, UsageError
 from speakembed.pipelines.training.config import load_config
 
 TINY_MODEL = ["model.channels=16", "model.d_model=32", "model.num_layers=1", "model.num_heads=2",
@@ -69,12 +69,14 @@ def test_lstm_student_with_distillation_from_the_pretrained_teacher(corpus, tmp_
 
 
 def test_configuration_errors_are_clear(corpus, tmp_path):
-    with pytest.raises(ManifestError, match="unknown training settings"):
+    with pytest.raises(UsageError, match="unknown training settings"):
         load_config(None, ["stepz=3"])
-    with pytest.raises(ManifestError, match="KEY=VALUE"):
+    with pytest.raises(UsageError, match="KEY=VALUE"):
         load_config(None, ["steps"])
-    with pytest.raises(ManifestError, match="cannot train encoder"):
+    with pytest.raises(UsageError, match="cannot train encoder"):
         load_config(None, ["encoder=ecapa"])
+    with pytest.raises(UsageError, match="cannot train encoder 'ecapa'"):
+        load_config(None, encoder="ecapa")
     with pytest.raises(ManifestError, match="speakers_per_batch"):
         train.run(corpus, tmp_path / "m", config=load_config(None, TINY_MODEL + ["speakers_per_batch=50"], device="cpu"))
     (tmp_path / "used").mkdir()

@@ -26,7 +26,7 @@ pytest.importorskip("transformers")
 from speakembed.models.frontend import WHISPER_MEL  # noqa: E402
 from speakembed.models.whisper_import import build_whisper_encoder, encoder_folder  # noqa: E402
 from speakembed.pipelines import train  # noqa: E402
-from speakembed.pipelines.base.errors import ManifestError  # noqa: E402
+from speakembed.pipelines.base.errors import ManifestError, UsageError  # noqa: E402
 from speakembed.pipelines.data.features import read_features, write_features  # noqa: E402
 from speakembed.pipelines.data.manifests import read_table  # noqa: E402
 from speakembed.pipelines.training.config import load_config  # noqa: E402
@@ -86,7 +86,7 @@ def test_whisper_defaults_and_loss_choice(tiny_whisper):
     (["augment.noise_level=1"], "unknown augmentation settings"),
 ])
 def test_bad_whisper_settings_are_clear(overrides, message):
-    with pytest.raises(ManifestError, match=message):
+    with pytest.raises(UsageError, match=message):
         load_config(None, overrides, encoder="whisper")
 
 
