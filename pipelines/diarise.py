@@ -7,7 +7,26 @@ speaker turns cut from the speech regions.
 
 Outputs in OUT: `<recording>.rttm`, `diarisation.parquet`, `similarities.parquet` (the
 per-window similarity curves), `<recording>.png` (timeline) and `<recording>.html` (interactive
-view with audio playback), `report.json`.
+view with audio playback), `failures.parquet`, `report.json`.
+
+Names: a recording's id is its file name without the extension, whatever it holds (spaces,
+accents, brackets, quotes); the parquet tables, report.json and the views use it as it is, and
+the per-recording files are named after it. Inside the RTTM files, where fields are separated
+by whitespace, recording ids and speaker names take the whitespace-free form of
+`data.rttm.rttm_names` (whitespace runs -> `_`, plus a short hash where two names would
+collide), mapped over all the recordings of the run and over all the reference names, so that
+one name has one RTTM form throughout a run; report.json lists each recording's `rttm_id`.
+
+One run replaces the previous one: report.json lists the files the run wrote (`outputs`), and
+per-recording files that the previous run listed but this run did not write are removed at the
+end, so OUT never mixes the tables of one run with the RTTM/PNG/HTML files of another. Files
+that this command did not write are never touched.
+
+Failures: with several recordings, one that cannot be diarised (unreadable, unusable, missing
+decoder, ...) is listed in failures.parquet and the others go on. When all of them fail the
+outputs are still written (empty tables, failures.parquet) and the run raises the recordings'
+own error when they all failed the same way (exit 4 when all are corrupt, ...), else
+UnusableAudioError (exit 5).
 """
 
 from __future__ import annotations
@@ -26,18 +45,24 @@ from speakembed.pipelines.diarisation.clustering import centroids, cluster_speak
 from speakembed.pipelines.base.errors import (
     InputNotFoundError,
     ManifestError,
-    UnreadableAudioError,
+    OutputError,
+    SpeakEmbedError,
     UnusableAudioError,
+    UsageError,
 )
+from speakembed.pipelines.data.failures import write_failures
 from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.data.rttm import WHITESPACE, rttm_names
 from speakembed.pipelines.base.progress import Progress
-from speakembed.pipelines.base.outputs import prepare_output_folder
+from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
 from speakembed.pipelines.diarisation.turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
 from speakembed.pipelines.audio.speech import prepare_speech
 from speakembed.pipelines.audio.vad import merge_regions
 from speakembed.pipelines.diarisation.windows import WindowAnalysis, analyse_recording
 
 UNKNOWN = "unknown"
+SHARED_OUTPUTS = ("diarisation.parquet", "similarities.parquet", "failures.parquet", "report.json")
+RECORDING_SUFFIXES = (".rttm", ".png", ".html")  # what one recording may write, named <recording><suffix>
 
 
 @dataclass(frozen=True)
@@ -65,7 +90,8 @@ class DiariseConfig:
 
 @dataclass
 class RecordingResult:
-    recording_id: str
+    recording_id: str  # the file name without its extension
+    rttm_id: str  # the same without whitespace (see data.rttm.rttm_names)
     duration_s: float
     speech_s: float
     speakers: list[str]
@@ -80,10 +106,11 @@ class DiariseReport:
     mode: str  # "reference" or "clustering"
     recordings: list[RecordingResult] = field(default_factory=list)
     failures: int = 0  # recordings that could not be diarised (see failures.parquet)
+    outputs: list[str] = field(default_factory=list)  # names of the files this run wrote in out_dir
 
     def to_dict(self) -> dict:
         return {"out_dir": str(self.out_dir), "encoder": self.encoder, "mode": self.mode, "failures": self.failures,
-                "recordings": [asdict(recording) for recording in self.recordings]}
+                "recordings": [asdict(recording) for recording in self.recordings], "outputs": self.outputs}
 
 
 @dataclass
@@ -96,47 +123,132 @@ class SpeakerModel:
 
 def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None = None,
         config: DiariseConfig = DiariseConfig(), progress: Progress | None = None) -> DiariseReport:
-    """Diarise every recording of `inputs` (files, or folders of audio files) into `out_dir`."""
+    """Diarise every recording of `inputs` (files, or folders of audio files) into `out_dir`.
+
+    The options and the output folder are checked before any work. A single recording that
+    fails raises its error; with several, failures go to failures.parquet and, if none is left,
+    the error is raised after the outputs are written (see the module docstring).
+    """
     from speakembed.models.registry import load_encoder
 
     _check_config(config)
     recordings = _collect_recordings(inputs)
     out_dir = prepare_output_folder(out_dir)
+    previous_outputs = _previous_outputs(out_dir)
     embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
     report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering")
-    all_segments, all_curves, failures = [], [], []
+    names = _RttmNames(rttm_names(path.stem for path in recordings),
+                       rttm_names(reference.names) if reference else {})
+    all_segments, all_curves, errors = [], [], {}
     for path in recordings:
         try:
-            result, segments, curves = _diarise_recording(path, embedder, reference, out_dir, config, progress)
-        except (UnreadableAudioError, UnusableAudioError) as error:
-            if len(recordings) == 1:
+            result, segments, curves = _diarise_recording(path, embedder, reference, names, out_dir, config, progress)
+        except SpeakEmbedError as error:
+            if len(recordings) == 1 or isinstance(error, OutputError):  # an output error would hit every recording
                 raise
-            failures.append({"item_id": path.stem, "stage": "diarise", "detail": str(error),
-                             "reason": getattr(error, "reason", "unreadable")})
+            errors[path.stem] = error
             continue
         report.recordings.append(result)
+        report.outputs += _recording_outputs(path.stem, config)
         all_segments.append(segments)
         all_curves.append(curves)
+    _write_run_outputs(report, all_segments, all_curves, errors, previous_outputs)
     if not report.recordings:
-        raise UnusableAudioError(f"none of the {len(recordings)} recordings could be diarised: {failures[0]['detail']}", "unreadable")
-    write_table(pd.DataFrame(failures, columns=["item_id", "stage", "reason", "detail"]), out_dir / "failures.parquet", "failures")
-    report.failures = len(failures)
-    write_table(pd.concat(all_segments, ignore_index=True), out_dir / "diarisation.parquet", "diarisation")
-    write_table(pd.concat(all_curves, ignore_index=True), out_dir / "similarities.parquet", "similarities")
-    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        raise _all_failed(errors, out_dir)
     return report
 
 
-def _diarise_recording(path: Path, embedder, reference: SpeakerModel | None, out_dir: Path, config: DiariseConfig,
-                       progress: Progress | None) -> tuple[RecordingResult, pd.DataFrame, pd.DataFrame]:
+@dataclass(frozen=True)
+class _RttmNames:
+    """The RTTM field of every recording id and reference name of a run (see data.rttm.rttm_names)."""
+
+    recordings: dict[str, str]
+    speakers: dict[str, str]
+
+
+def _write_run_outputs(report: DiariseReport, all_segments: list[pd.DataFrame], all_curves: list[pd.DataFrame],
+                       errors: dict[str, SpeakEmbedError], previous_outputs: set[str]) -> None:
+    """The tables of the whole run, then the removal of the previous run's leftovers, then report.json
+    (last, so that an interrupted run leaves the previous report.json and its list of outputs)."""
+    out_dir = report.out_dir
+    write_failures([_failure_row(recording_id, error) for recording_id, error in errors.items()],
+                   out_dir / "failures.parquet")
+    report.failures = len(errors)
+    write_table(pd.concat(all_segments or [_segments_table("", [], [])], ignore_index=True),
+                out_dir / "diarisation.parquet", "diarisation")
+    write_table(pd.concat(all_curves or [_curves_table("", np.zeros(0), np.zeros((0, 0)), [])], ignore_index=True),
+                out_dir / "similarities.parquet", "similarities")
+    report.outputs += list(SHARED_OUTPUTS)
+    _remove_outputs(out_dir, previous_outputs - set(report.outputs))
+    write_text_atomically(out_dir / "report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+def _failure_row(recording_id: str, error: SpeakEmbedError) -> dict:
+    if isinstance(error, UnusableAudioError):
+        reason = error.reason
+    else:
+        reason = "missing" if isinstance(error, InputNotFoundError) else "unreadable"
+    return {"item_id": recording_id, "stage": "diarise", "reason": reason, "detail": str(error)}
+
+
+def _all_failed(errors: dict[str, SpeakEmbedError], out_dir: Path) -> SpeakEmbedError:
+    """The error of a run whose every recording failed: their common type, else UnusableAudioError."""
+    first = next(iter(errors.values()))
+    message = (f"none of the {len(errors)} recordings could be diarised (first: {first}); "
+               f"see {out_dir / 'failures.parquet'}")
+    if len({type(error) for error in errors.values()}) == 1:
+        return _retold(first, message)
+    return UnusableAudioError(message, "unreadable")
+
+
+def _retold(error: SpeakEmbedError, message: str) -> SpeakEmbedError:
+    """An error of the same type as `error` (so the same exit code and reason) saying `message`."""
+    return type(error)(message, error.reason) if isinstance(error, UnusableAudioError) else type(error)(message)
+
+
+def _recording_outputs(recording_id: str, config: DiariseConfig) -> list[str]:
+    """Names of the files `_write_recording` writes for one recording."""
+    suffixes = RECORDING_SUFFIXES if config.write_views else RECORDING_SUFFIXES[:1]
+    return [f"{recording_id}{suffix}" for suffix in suffixes]
+
+
+def _previous_outputs(out_dir: Path) -> set[str]:
+    """Names of the files the previous run wrote in `out_dir`, from its report.json: its `outputs`
+    list, or for a report written before that list existed, the files named after its recordings.
+    Only plain file names of this folder are returned; an unreadable report gives none."""
+    try:
+        previous = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+        names = previous.get("outputs")
+        if names is None:
+            names = [f"{recording['recording_id']}{suffix}" for recording in previous.get("recordings", [])
+                     for suffix in RECORDING_SUFFIXES]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return set()
+    return {name for name in names if isinstance(name, str) and name and Path(name).name == name
+            and name not in (".", "..")}
+
+
+def _remove_outputs(out_dir: Path, names: set[str]) -> None:
+    for name in sorted(names):
+        try:
+            (out_dir / name).unlink(missing_ok=True)
+        except IsADirectoryError:
+            continue  # a folder the user made under that name: not ours
+        except OSError as error:
+            raise OutputError(f"{out_dir / name}: cannot remove this output of the previous run "
+                              f"({error.strerror}); remove it or choose another --out") from None
+
+
+def _diarise_recording(path: Path, embedder, reference: SpeakerModel | None, names: _RttmNames, out_dir: Path,
+                       config: DiariseConfig, progress: Progress | None) -> tuple[RecordingResult, pd.DataFrame, pd.DataFrame]:
     started = time.perf_counter()
     analysis = analyse_recording(path, embedder, vad=config.vad, hop_s=config.hop_s,
                                  min_speech_fraction=config.min_window_speech, block_s=config.block_s,
                                  total_s=audio_info(path).duration_s, progress=progress)
     segments, curves = diarise_analysis(path.stem, analysis, reference, config)
-    _write_recording(out_dir, path, segments, curves, analysis.duration_s, config)
-    result = RecordingResult(path.stem, analysis.duration_s, analysis.speech_s, sorted(segments["speaker"].unique()),
+    _write_recording(out_dir, path, segments, curves, names, analysis.duration_s, config)
+    result = RecordingResult(path.stem, names.recordings[path.stem], analysis.duration_s, analysis.speech_s, sorted(segments["speaker"].unique()),
                              len(segments), time.perf_counter() - started)
     return result, segments, curves
 
@@ -220,8 +332,10 @@ def parse_refs(refs: list[str]) -> dict[str, list[Path]]:
                     f"NAME=PATH (the same NAME on purpose for several clips of one speaker)"
                 )
             stems[name] = path
-        if not name or name == UNKNOWN or name.startswith(f"{UNKNOWN}_"):
-            raise ManifestError(f"reference '{given}': '{name}' cannot be a speaker name")
+        rttm_form = WHITESPACE.sub("_", name.strip())
+        if not rttm_form or rttm_form == UNKNOWN or rttm_form.startswith(f"{UNKNOWN}_"):
+            raise ManifestError(f"reference '{given}': '{name}' cannot be a speaker name (empty, or taken by "
+                                f"'{UNKNOWN}' speech); choose another NAME")
         clips.setdefault(name, []).append(path)
     return clips
 
@@ -235,15 +349,10 @@ def reference_model(clips: dict[str, list[Path]], embedder, config: DiariseConfi
             try:
                 speech.append(prepare_speech(path, embedder.spec, config.vad))
             except (UnusableAudioError, InputNotFoundError) as error:
-                raise type(error)(*_named_error_args(error, name)) from None
+                raise _retold(error, f"reference '{name}': {error}") from None
         voice = embedder.embed(speech).sum(axis=0)
         embeddings.append(voice / max(np.linalg.norm(voice), 1e-8))
     return SpeakerModel(list(clips), np.stack(embeddings))
-
-
-def _named_error_args(error: Exception, name: str) -> tuple:
-    message = f"reference '{name}': {error}"
-    return (message, error.reason) if isinstance(error, UnusableAudioError) else (message,)
 
 
 def _split_unknown(names: list[str], turns: list[Turn], analysis: WindowAnalysis, config: DiariseConfig):
@@ -295,11 +404,14 @@ def _curves_table(recording_id: str, times_s: np.ndarray, similarities: np.ndarr
     }).astype({"recording_id": "string", "speaker": "string", "time_s": "float64"})
 
 
-def _write_recording(out_dir: Path, audio: Path, segments: pd.DataFrame, curves: pd.DataFrame,
+def _write_recording(out_dir: Path, audio: Path, segments: pd.DataFrame, curves: pd.DataFrame, names: _RttmNames,
                      duration_s: float, config: DiariseConfig) -> None:
+    """OUT/<recording>.rttm (with the run's RTTM names), and the PNG and HTML views if asked."""
     from speakembed.pipelines.data.rttm import write_rttm
 
-    write_rttm(segments, out_dir / f"{audio.stem}.rttm")
+    speakers = segments["speaker"].map(lambda speaker: names.speakers.get(speaker, speaker))
+    write_rttm(segments.assign(recording_id=names.recordings[audio.stem], speaker=speakers),
+               out_dir / f"{audio.stem}.rttm")
     if config.write_views:
         from speakembed.pipelines.reports.diarisation_page import render_html, render_timeline_png
 
@@ -333,6 +445,6 @@ def _collect_recordings(inputs: list[str | Path]) -> list[Path]:
 
 def _check_config(config: DiariseConfig) -> None:
     if config.num_speakers is not None and config.num_speakers < 1:
-        raise ManifestError(f"--num-speakers must be at least 1, got {config.num_speakers}")
+        raise UsageError(f"--num-speakers must be at least 1, got {config.num_speakers}")
     if not 1 <= config.min_speakers <= config.max_speakers:
-        raise ManifestError(f"need 1 <= --min-speakers <= --max-speakers, got {config.min_speakers} and {config.max_speakers}")
+        raise UsageError(f"need 1 <= --min-speakers <= --max-speakers, got {config.min_speakers} and {config.max_speakers}")

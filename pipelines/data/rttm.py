@@ -7,13 +7,27 @@ Only SPEAKER lines matter here; each is ten space-separated fields:
 with onset and duration in seconds. Other line types (SPKR-INFO, LEXEME, ...) are ignored on
 reading, as are blank lines and `;;` comments. In memory a diarisation is a DataFrame with the
 columns recording_id, start_s, duration_s, speaker (a subset of the `diarisation` manifest schema).
+
+RTTM fields are separated by whitespace, so a recording or speaker name that holds whitespace
+("Réunion 3 ü", "Ann Lee") cannot be written as it is. `rttm_names` maps names to RTTM fields,
+and `write_rttm` applies it to both columns:
+- every run of whitespace (spaces, tabs, newlines, Unicode spaces) becomes one `_`; every other
+  character is kept (accents, brackets, quotes: RTTM is read as UTF-8 text);
+- when two different names would get the same field ("a b" and "a_b"), each name that had to be
+  changed gets `_` and the first 6 hex digits of the SHA-1 of its UTF-8 bytes appended
+  ("a_b_3f9c2e"), so the mapping stays one-to-one; a name without whitespace is never changed.
+The mapping depends only on the set of names mapped together (for `spk diarise`: all the
+recordings of one run, and the speakers of one recording), so it is stable from run to run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import pandas as pd
@@ -29,6 +43,8 @@ SPEAKER_LINE = "SPEAKER {recording_id} 1 {start_s:.3f} {duration_s:.3f} <NA> <NA
 # SPEAKER, file-id, channel, onset, duration, ortho, stype, name are needed; some tools omit the
 # trailing confidence and lookahead fields, so 8 fields are enough to read a line.
 MIN_FIELDS = 8
+WHITESPACE = re.compile(r"\s+")
+HASH_DIGITS = 6  # of SHA-1: 16.7 million values, far more than the names of one run
 
 
 def read_rttm(path: str | Path) -> pd.DataFrame:
@@ -82,18 +98,49 @@ def _parse_speaker_line(fields: list[str], where: str) -> tuple[str, float, floa
     return fields[1], start_s, duration_s, fields[7]
 
 
+def rttm_names(names: Iterable[str]) -> dict[str, str]:
+    """The RTTM field of each distinct name: whitespace runs become `_`, and a changed name that
+    would collide with another name's field gets a short hash suffix (see the module docstring).
+
+    Raises ManifestError for an empty name (an RTTM field cannot be empty).
+    """
+    names = list(dict.fromkeys(str(name) for name in names))
+    if any(not WHITESPACE.sub("", name) for name in names):
+        raise ManifestError("an empty recording id or speaker name cannot be written to RTTM")
+    fields = {name: WHITESPACE.sub("_", name) for name in names}
+    counts = Counter(fields.values())
+    taken = set(fields.values())
+    for name, field in fields.items():
+        if field != name and counts[field] > 1:
+            fields[name] = _unique_field(name, field, taken)
+            taken.add(fields[name])
+    return fields
+
+
+def _unique_field(name: str, field: str, taken: set[str]) -> str:
+    """`field` plus the shortest prefix (from HASH_DIGITS on) of the SHA-1 of `name` not yet taken."""
+    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()
+    for digits in range(HASH_DIGITS, len(digest) + 1):
+        candidate = f"{field}_{digest[:digits]}"
+        if candidate not in taken:
+            return candidate
+    raise AssertionError(f"no free RTTM field for {name!r}")  # 2**160 names would be needed
+
+
 def write_rttm(segments: pd.DataFrame, path: str | Path) -> Path:
     """Write `segments` (recording_id, start_s, duration_s in seconds, speaker; other columns are
     ignored) as RTTM, sorted by recording then onset, with times rounded to milliseconds.
 
-    The file is written atomically. Raises ManifestError when a column is missing, an id or label
-    holds whitespace (RTTM fields are space-separated) or a time is negative or not finite, and
-    OutputError when the parent folder does not exist.
+    Recording ids and speaker names go through `rttm_names` (whitespace -> `_`, collisions
+    resolved by a hash suffix), each column over the names of this table. The file is written
+    atomically. Raises ManifestError when a column is missing, an id or label is empty or a time
+    is negative or not finite, and OutputError when the parent folder does not exist.
     """
     _check_writable(segments)
     ordered = segments.sort_values(["recording_id", "start_s"], kind="mergesort")
-    text = "".join(SPEAKER_LINE.format(recording_id=row.recording_id, start_s=row.start_s,
-                                       duration_s=row.duration_s, speaker=row.speaker)
+    recordings, speakers = (rttm_names(ordered[column].astype(str)) for column in ("recording_id", "speaker"))
+    text = "".join(SPEAKER_LINE.format(recording_id=recordings[str(row.recording_id)], start_s=row.start_s,
+                                       duration_s=row.duration_s, speaker=speakers[str(row.speaker)])
                    for row in ordered.itertuples(index=False))
     return write_text_atomically(Path(path), text)
 
@@ -104,16 +151,14 @@ def _check_writable(segments: pd.DataFrame) -> None:
         raise ManifestError(f"diarisation table lacks columns {missing}; cannot write RTTM")
     for column in ("recording_id", "speaker"):
         values = segments[column].astype("string").fillna("")
-        bad = values[(values == "") | values.str.contains(r"\s", regex=True)]
-        if len(bad):
-            raise ManifestError(f"{column} {bad.iloc[0]!r} is empty or holds whitespace; RTTM fields cannot")
+        if (values.str.strip() == "").any():
+            raise ManifestError(f"a {column} is empty; RTTM needs a name in every field")
     times = segments[["start_s", "duration_s"]].to_numpy(dtype="float64")
     bad = ~(np.isfinite(times) & (times >= 0)).all(axis=1)
     if bad.any():
         row = segments[bad].iloc[0]
         raise ManifestError(f"segment of {row['recording_id']} at {row['start_s']} s has a negative or "
                             f"non-finite onset or duration ({row['duration_s']} s)")
-
 
 
 def to_annotations(segments: pd.DataFrame) -> dict[str, "Annotation"]:

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -43,6 +44,9 @@ MAX_CURVE_POINTS = 4000  # per speaker: more than a screen's width of pixels, an
 SIMILARITY_RANGE = (-0.2, 1.0)  # default y range of the curves, widened if the data leave it
 EMBED_SAMPLE_RATE = 16000  # Hz; speech stays intelligible and the embedded audio stays small
 MIN_VORBIS_BYTES_PER_S = 2500  # low estimate of 16 kHz mono Vorbis; longer audio is not even encoded
+# libsndfile 1.2.2 overflows its stack (segmentation fault) on one Vorbis write of more than about
+# 2.5 min, so the audio is decoded and encoded in blocks of this many seconds.
+ENCODE_BLOCK_S = 30.0
 MAX_LABEL_CHARS = 18  # lane labels longer than this are cut with an ellipsis (full name in the tooltip)
 
 SEGMENT_COLUMNS = ("start_s", "duration_s", "speaker", "confidence", "overlap")
@@ -244,8 +248,9 @@ def render_timeline_png(segments: pd.DataFrame, curves: pd.DataFrame, duration_s
 
 
 def _mpl_text(text: str) -> str:
-    """Escape `$` so that matplotlib does not read a speaker name as mathtext."""
-    return text.replace("$", r"\$")
+    """Escape `$` so that matplotlib does not read a speaker name as mathtext, and show tabs and
+    line breaks (which a file name may hold) as spaces: the fonts have no glyph for them."""
+    return re.sub(r"[\t\n\r\v\f]", " ", text).replace("$", r"\$")
 
 
 def _draw_png_timeline(axes, view: _View, lanes: list[str]) -> None:
@@ -333,9 +338,10 @@ def render_html(segments: pd.DataFrame, curves: pd.DataFrame, duration_s: float,
 def _audio_source(audio_path: Path, page_folder: Path, duration_s: float, max_mb: float) -> str:
     """A data URI of the compactly re-encoded audio if it fits in `max_mb`, else a relative URL."""
     if max_mb > 0 and duration_s * MIN_VORBIS_BYTES_PER_S <= max_mb * 1e6:
-        encoded, mime = _encode_audio(audio_path)
-        if len(encoded) <= max_mb * 1e6:
-            return f"data:{mime};base64,{base64.b64encode(encoded).decode('ascii')}"
+        encoded = _encode_audio(audio_path, max_bytes=int(max_mb * 1e6))
+        if encoded is not None:
+            data, mime = encoded
+            return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     try:
         relative = os.path.relpath(Path(audio_path).resolve(), page_folder.resolve())
     except ValueError:  # another drive on Windows: no relative path exists
@@ -343,21 +349,35 @@ def _audio_source(audio_path: Path, page_folder: Path, duration_s: float, max_mb
     return quote(Path(relative).as_posix())  # spaces, '#' and '?' would otherwise break the URL
 
 
-def _encode_audio(audio_path: Path) -> tuple[bytes, str]:
-    """The audio as 16 kHz mono OGG Vorbis bytes (or WAV if Vorbis encoding fails), and its MIME type."""
+def _encode_audio(audio_path: Path, max_bytes: int) -> tuple[bytes, str] | None:
+    """The audio as 16 kHz mono OGG Vorbis bytes (or WAV if Vorbis encoding fails) and its MIME
+    type, or None as soon as the encoding grows beyond `max_bytes`."""
+    from speakembed.pipelines.base.errors import SpeakEmbedError
+
+    try:
+        return _encode_in_blocks(audio_path, "OGG", "VORBIS", max_bytes, "audio/ogg")
+    except SpeakEmbedError:  # the recording itself cannot be decoded: WAV would not help
+        raise
+    except Exception:  # libsndfile builds without Vorbis raise various types; WAV always works
+        return _encode_in_blocks(audio_path, "WAV", "PCM_16", max_bytes, "audio/wav")
+
+
+def _encode_in_blocks(audio_path: Path, format: str, subtype: str, max_bytes: int, mime: str) -> tuple[bytes, str] | None:
+    """Decode and encode ENCODE_BLOCK_S seconds at a time: memory stays bounded by the encoded
+    size, and no single write is long enough to crash libsndfile."""
     import soundfile
 
-    from speakembed.pipelines.audio.decode import load_audio
+    from speakembed.pipelines.audio.decode import stream_audio
 
-    waveform = load_audio(audio_path, EMBED_SAMPLE_RATE)
     buffer = io.BytesIO()
-    try:
-        soundfile.write(buffer, waveform, EMBED_SAMPLE_RATE, format="OGG", subtype="VORBIS")
-        return buffer.getvalue(), "audio/ogg"
-    except Exception:  # libsndfile builds without Vorbis raise various types; WAV always works
-        buffer = io.BytesIO()
-        soundfile.write(buffer, waveform, EMBED_SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        return buffer.getvalue(), "audio/wav"
+    with soundfile.SoundFile(buffer, "w", EMBED_SAMPLE_RATE, 1, format=format, subtype=subtype) as out:
+        for block in stream_audio(audio_path, EMBED_SAMPLE_RATE, ENCODE_BLOCK_S):
+            out.write(block)
+            with buffer.getbuffer() as view:  # the size so far, without moving the position libsndfile uses
+                if view.nbytes > max_bytes:
+                    return None
+    data = buffer.getvalue()
+    return (data, mime) if len(data) <= max_bytes else None
 
 
 def _json_for_script(data: dict) -> str:

@@ -14,7 +14,14 @@ HELP = """Find who spoke when in one or more recordings.
 
 With --refs (alice.wav bob.wav, or alice=a1.wav alice=a2.wav bob=b.wav for several clips per speaker) every stretch of speech is given to the closest reference voice, or to 'unknown' when none is close enough. Without --refs the voices are found by clustering; give --num-speakers if you know the count, else it is estimated (bounded by --min-speakers/--max-speakers).
 
-Writes to OUT: <recording>.rttm, diarisation.parquet, similarities.parquet (similarity of every window to every voice), <recording>.png and an interactive <recording>.html with audio playback."""
+Writes to OUT: <recording>.rttm, diarisation.parquet, similarities.parquet (similarity of every window to every voice), <recording>.png and an interactive <recording>.html with audio playback, failures.parquet and report.json. A recording is named by its file name without the extension; inside the RTTM files, whose fields cannot hold whitespace, spaces in recording and speaker names become '_' (report.json gives each recording's rttm_id).
+
+Each run replaces the previous one in OUT: the .rttm/.png/.html files that the previous run wrote for recordings not in this run are removed; other files are left alone. With several recordings, one that cannot be diarised is listed in failures.parquet and the rest go on; if none can be, the command fails (with the recordings' exit code when they all failed alike, else 5)."""
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 speaker', '2 speakers'."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def diarise(
@@ -46,15 +53,21 @@ def diarise(
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(recordings, out, refs=refs, config=config, progress=progress)
     for recording in report.recordings:
-        rate = recording.elapsed_s / recording.duration_s if recording.duration_s else 0.0
-        if recording.num_segments == 0:
-            stdout.print(f"{recording.recording_id}: no speech found ({recording.duration_s:.1f} s of audio); wrote empty results")
-            continue
-        stdout.print(
-            f"{recording.recording_id}: {recording.num_segments} segments, {len(recording.speakers)} speakers "
-            f"({', '.join(recording.speakers)}), {recording.speech_s:.1f}/{recording.duration_s:.1f} s speech, "
-            f"{recording.elapsed_s:.1f} s (RTF {rate:.3f})"
-        )
+        stdout.print(_summary(recording))
     stdout.print(f"{report.mode} mode with {report.encoder} -> {report.out_dir}")
     if report.failures:
-        stdout.print(f"{report.failures} recordings could not be diarised; see {report.out_dir / 'failures.parquet'}", style="yellow")
+        stdout.print(f"{_count(report.failures, 'recording')} could not be diarised; see "
+                     f"{report.out_dir / 'failures.parquet'}", style="yellow")
+
+
+def _summary(recording) -> str:
+    """One line about one diarised recording."""
+    name = recording.recording_id
+    if recording.rttm_id != name:
+        name += f" (RTTM id {recording.rttm_id})"
+    if recording.num_segments == 0:
+        return f"{name}: no speech found ({recording.duration_s:.1f} s of audio); wrote empty results"
+    rate = recording.elapsed_s / recording.duration_s if recording.duration_s else 0.0
+    return (f"{name}: {_count(recording.num_segments, 'segment')}, {_count(len(recording.speakers), 'speaker')} "
+            f"({', '.join(recording.speakers)}), {recording.speech_s:.1f}/{recording.duration_s:.1f} s speech, "
+            f"{recording.elapsed_s:.1f} s (RTF {rate:.3f})")

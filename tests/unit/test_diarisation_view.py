@@ -6,6 +6,8 @@ and that its script runs to the end without an error.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from html.parser import HTMLParser
@@ -189,6 +191,28 @@ def test_html_refers_to_large_audio_by_relative_path(tmp_path, wav, segments, cu
     page = view.render_html(segments, curves, DURATION_S, audio, tmp_path / "pages" / "view.html",
                             embed_audio_max_mb=0).read_text()
     assert audio_src(page) == "../audio%20files/meeting%20%231.wav"
+
+
+def test_embedded_audio_is_encoded_block_by_block_into_one_stream(tmp_path, wav, segments, curves, monkeypatch):
+    """Blocks of 0.7 s (instead of 30 s: a one-call Vorbis write of long audio crashes libsndfile)
+    join into one stream of the whole length."""
+    monkeypatch.setattr(view, "ENCODE_BLOCK_S", 0.7)
+    page = view.render_html(segments, curves, DURATION_S, wav, tmp_path / "view.html").read_text()
+    mime, encoded = re.fullmatch(r"data:(audio/\w+);base64,(.+)", audio_src(page)).groups()
+    decoded, rate = soundfile.read(io.BytesIO(base64.b64decode(encoded)))
+    assert rate == view.EMBED_SAMPLE_RATE and abs(len(decoded) / rate - DURATION_S) < 0.01
+
+
+def test_audio_over_the_size_limit_is_referred_to_not_embedded(tmp_path, wav, segments, curves, monkeypatch):
+    monkeypatch.setattr(view, "ENCODE_BLOCK_S", 1.0)
+    assert view._encode_audio(wav, max_bytes=2_000) is None  # stops at the first block over the limit
+    page = view.render_html(segments, curves, DURATION_S, wav, tmp_path / "view.html", embed_audio_max_mb=0.002).read_text()
+    assert audio_src(page) == "meeting.wav"
+
+
+def test_file_name_with_tabs_and_dollars_makes_a_clean_png_title(tmp_path, segments, curves):
+    assert view._mpl_text("a\tb\nc $x$") == r"a b c \$x\$"
+    assert view.render_timeline_png(segments, curves, DURATION_S, tmp_path / "t.png", title="a\tb").stat().st_size > 0
 
 
 def test_html_escapes_speaker_names(tmp_path, wav, segments, curves):

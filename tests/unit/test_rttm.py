@@ -1,6 +1,7 @@
 """RTTM reading and writing (pipelines/data/rttm.py), and diarisation metrics (pipelines/evaluate_diarisation.py) on
 hand-made references and hypotheses whose scores are worked out by hand in each test."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
 from speakembed.pipelines.evaluate_diarisation import evaluate_diarisation, write_report
-from speakembed.pipelines.data.rttm import read_rttm, to_annotations, write_rttm
+from speakembed.pipelines.data.rttm import read_rttm, rttm_names, to_annotations, write_rttm
 
 
 def write_turns(path: Path, *turns: tuple[str, float, float, str]) -> Path:
@@ -94,12 +95,39 @@ def test_binary_file_is_a_manifest_error(tmp_path):
         read_rttm(tmp_path / "x.rttm")
 
 
+def test_rttm_names_replace_whitespace_and_keep_everything_else():
+    names = ["Réunion 3 ü", "x\ty", "two  spaces", "[a] 'b' \"c\"", "plain", "non\u00a0breaking"]
+    assert rttm_names(names) == {"Réunion 3 ü": "Réunion_3_ü", "x\ty": "x_y", "two  spaces": "two_spaces",
+                                 "[a] 'b' \"c\"": "[a]_'b'_\"c\"", "plain": "plain", "non\u00a0breaking": "non_breaking"}
+
+
+def test_rttm_names_that_collide_get_a_stable_hash_suffix():
+    fields = rttm_names(["a b", "a_b", "a  b"])
+    assert fields["a_b"] == "a_b"  # a name without whitespace never changes
+    assert fields["a b"] == "a_b_" + hashlib.sha1("a b".encode()).hexdigest()[:6]
+    assert len(set(fields.values())) == 3
+    assert rttm_names(["a  b", "a_b", "a b"]) == fields  # the order of the names does not matter
+
+
+def test_rttm_names_refuse_an_empty_name():
+    with pytest.raises(ManifestError, match="empty"):
+        rttm_names(["ok", " "])
+
+
+def test_write_rttm_maps_names_with_whitespace(tmp_path):
+    path = write_rttm(turns_table(("Réunion 3 ü", 0, 1, "Ann Lee"), ("Réunion 3 ü", 1, 2, "Ann_Lee")), tmp_path / "x.rttm")
+    back = read_rttm(path)
+    assert set(back["recording_id"]) == {"Réunion_3_ü"}
+    assert back["speaker"].tolist() == [rttm_names(["Ann Lee", "Ann_Lee"])["Ann Lee"], "Ann_Lee"]
+    assert back["speaker"].nunique() == 2
+
+
 @pytest.mark.parametrize("table, message", [
-    (turns_table(("rec", 0, 1, "two words")), "whitespace"),
     (turns_table(("rec", 0, 1, "")), "empty"),
+    (turns_table(("", 0, 1, "a")), "empty"),
     (turns_table(("rec", 2, 1, "a")), "negative"),
     (turns_table(("rec", 0, 1, "a")).drop(columns="speaker"), "lacks columns"),
-], ids=["space-in-label", "empty-label", "negative-duration", "missing-column"])
+], ids=["empty-label", "empty-recording", "negative-duration", "missing-column"])
 def test_unwritable_tables_are_refused(tmp_path, table, message):
     with pytest.raises(ManifestError, match=message):
         write_rttm(table, tmp_path / "x.rttm")
