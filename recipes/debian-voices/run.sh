@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Real recorded speech from Debian packages (~6 h, ~100 people, ~30 languages): fetch, build a
+# folder corpus with a labels table, make speaker-disjoint dev trials, and score the encoders on them.
+#   stage 0  apt-get download the packages           -> $data/debs          (no install, no root)
+#   stage 1  dpkg-deb -x each package                 -> $data/unpacked
+#   stage 2  folder corpus + labels.tsv               -> $data/corpus/{train,dev}/<speaker>/...
+#   stage 3  dev trials (mostly same-language non-targets) -> $data/eval/{audio,trials.txt}
+#   stage 4  spk embed + spk verify --trials + spk evaluate verification, per encoder -> $work/<encoder>/
+#   stage 5  spk preprocess folder of the train split (features for spk train)  -> $work/train-data
+# Usage: recipes/debian-voices/run.sh [--stage N] [--stop-stage N] [--data DIR] [--work DIR]
+#                                     [--encoders "lstm conv-transformer"] [--dev-languages "fr es nl de"]
+# Never add the packages that ../shared/FACTS.md reserves for independent evaluation (asterisk-*,
+# fillets-ng-data-*, codec2-examples, pocketsphinx-testdata, the alsa channel-test voices, the pyannote
+# sample): they must stay unseen. Every stage is safe to re-run.
+set -euo pipefail
+
+stage=0
+stop_stage=100
+data=exp/debian-voices/data
+work=exp/debian-voices
+encoders="lstm conv-transformer whisper-head"
+dev_languages="fr es nl de"
+packages="tuxpaint-stamps-default klettres-data ktuberling-data gcin-voice festvox-ru hedgewars-data megaglest-data warzone2100-data openarena-data"
+spk=${SPK:-spk}
+python=${PYTHON:-python}
+. "$(dirname "$0")/../parse_options.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+log() { echo "$(date '+%H:%M:%S') [debian-voices] $*"; }
+mkdir -p "$data" "$work"
+
+if run_stage 0; then
+  mkdir -p "$data/debs"
+  for package in $packages; do
+    if ls "$data/debs/${package}"_*.deb >/dev/null 2>&1; then continue; fi
+    log "stage 0: downloading $package"
+    (cd "$data/debs" && apt-get download "$package")
+  done
+fi
+
+if run_stage 1; then
+  for deb in "$data"/debs/*.deb; do
+    package=$(basename "$deb"); package=${package%%_*}
+    [ -d "$data/unpacked/$package" ] && continue
+    log "stage 1: unpacking $package"
+    rm -rf "$data/unpacked/$package.partial"; mkdir -p "$data/unpacked/$package.partial"
+    dpkg-deb -x "$deb" "$data/unpacked/$package.partial"
+    mv "$data/unpacked/$package.partial" "$data/unpacked/$package"
+  done
+fi
+
+if run_stage 2; then
+  if [ -f "$data/corpus/labels.tsv" ]; then
+    log "stage 2: corpus exists, skipping"
+  else
+    log "stage 2: building the folder corpus"
+    rm -rf "$data/corpus.partial"
+    "$python" "$here/local/build_corpus.py" "$data/unpacked" "$data/corpus.partial" --dev-languages "$dev_languages"
+    mv "$data/corpus.partial" "$data/corpus"
+  fi
+fi
+
+if run_stage 3; then
+  if [ -f "$data/eval/trials.txt" ]; then
+    log "stage 3: trials exist, skipping"
+  else
+    log "stage 3: dev trials"
+    rm -rf "$data/eval.partial"
+    "$python" "$here/local/make_trials.py" "$data/corpus" "$data/eval.partial"
+    mv "$data/eval.partial" "$data/eval"
+  fi
+fi
+
+if run_stage 4; then
+  for encoder in $encoders; do
+    log "stage 4: $encoder"
+    "$spk" embed "$data/eval/audio" --out "$work/$encoder/embeddings" --encoder "$encoder" -q
+    "$spk" verify --trials "$data/eval/trials.txt" --embeddings "$work/$encoder/embeddings" --out "$work/$encoder/scores.parquet"
+    "$spk" evaluate verification --embeddings "$work/$encoder/embeddings" --trials "$data/eval/trials.txt" --out "$work/$encoder/report"
+  done
+fi
+
+if run_stage 5; then
+  log "stage 5: features of the train split"
+  "$spk" preprocess folder "$data/corpus/train" --out "$work/train-data" --vad silero -q
+fi
