@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU wheel of torch; a bare `torch` would pull a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
+# A torch wheel index to install TORCH_PIN from, for a CUDA build (README, GPU / CUDA), e.g.
+# `make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128`; empty: the wheel pip finds.
+TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
 # Debian packages the test suite uses: chromium (the interactive diarisation page is tested in a
@@ -19,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_PIN)
 	# Resemblyzer carries the pretrained GE2E weights; --no-deps because its own requirements
 	# pull webrtcvad, which fails to import on current setuptools (webrtcvad-wheels replaces it).
 	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4

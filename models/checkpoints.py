@@ -1,6 +1,8 @@
 """Checkpoint folders: `config.json` (encoder name, constructor arguments, frontend), weights in
 `model.safetensors`, and `meta.json` (training data hash, steps, metrics). Written under a
-temporary name and renamed, so a killed run never leaves a half-written checkpoint.
+temporary name and renamed, so a killed run never leaves a half-written checkpoint. Reading one
+(`load_checkpoint_config`, `checkpoint_arguments`, `build_network`, `load_saved_state_dict`) needs
+the encoder families, so those live in models/registry.py and are re-exported here.
 
 A Whisper checkpoint stores only what training changed (`trained_state_dict`: head, layer weights,
 fine-tuned blocks); config.json's `base_weights` ({"source", "sha256"}) names the pretrained
@@ -14,28 +16,10 @@ from pathlib import Path
 import torch
 
 from speakembed.models.frontend import MelConfig
-from speakembed.models.registry import EncoderSpec, family_specs, trainable_names
-from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
+from speakembed.models.registry import (  # noqa: F401  (the reading side, which needs the families, lives there)
+    CHECKPOINT_FILES, build_network, checkpoint_arguments, checkpoint_family, load_checkpoint_config,
+    load_saved_state_dict)
 from speakembed.pipelines.base.outputs import replace_folder_atomically
-
-CHECKPOINT_FILES = ("config.json", "model.safetensors", "meta.json")
-
-
-def checkpoint_family(encoder: str) -> EncoderSpec:
-    """The registered trainable family that a checkpoint's config.json names (`encoder`);
-    ManifestError for any other name."""
-    spec = family_specs().get(encoder)
-    if spec is None or spec.training is None:
-        raise ManifestError(f"unknown encoder '{encoder}' in checkpoint config; known: {', '.join(trainable_names())}")
-    return spec
-
-
-def build_network(encoder: str, arguments: dict, base_weights: dict | None = None) -> torch.nn.Module:
-    """A fresh (untrained) network of trainable family `encoder` (see `registry.Training`). A family
-    with a pretrained base (whisper) starts from pretrained weights: `base_weights` {"source": a
-    Whisper folder, None or absent for the packaged Whisper-base; "sha256": the weights required,
-    optional}."""
-    return checkpoint_family(encoder).training.build_network(arguments, base_weights)
 
 
 def save_checkpoint(folder: Path, *, encoder: str, arguments: dict, mel: MelConfig, network: torch.nn.Module,
@@ -70,29 +54,3 @@ def saved_state_dict(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     pretrained parts (the Whisper encoder), else its whole state dict."""
     trained = getattr(network, "trained_state_dict", None)
     return trained() if trained is not None else network.state_dict()
-
-
-def load_saved_state_dict(network: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load what `saved_state_dict` wrote (strictly: every tensor the checkpoint must hold)."""
-    load = getattr(network, "load_trained_state_dict", None) or network.load_state_dict
-    load(state)
-
-
-def load_checkpoint_config(folder: str | Path) -> tuple[dict, dict]:
-    """config.json and meta.json of a checkpoint folder, after checking it is complete."""
-    folder = Path(folder)
-    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
-    if missing:
-        raise InputNotFoundError(
-            f"{folder}: not a checkpoint folder (missing {', '.join(missing)}); give the --out folder of `spk train`"
-        )
-    try:
-        return json.loads((folder / "config.json").read_text()), json.loads((folder / "meta.json").read_text())
-    except json.JSONDecodeError as error:
-        raise ManifestError(f"{folder}: damaged checkpoint ({error})") from None
-
-
-def checkpoint_arguments(config: dict) -> dict:
-    """The network arguments of a checkpoint's config.json, with the defaults of its time filled in
-    (the family's `legacy_arguments`)."""
-    return {**checkpoint_family(config["encoder"]).training.legacy_arguments, **config.get("arguments", {})}

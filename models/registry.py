@@ -22,22 +22,22 @@ import functools
 import hashlib
 import importlib.util
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from speakembed.pipelines.base.errors import MissingDependencyError, UsageError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
     import torch
-
     from speakembed.models.embedder import SpeakerEmbedder
     from speakembed.models.frontend import MelConfig
 
 CARDS = Path(__file__).parent / "cards"
 PRETRAINED = Path(__file__).parent / "pretrained"
 DEFAULT_ENCODER = "lstm"
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "meta.json")  # a `spk train` checkpoint folder
 CUDA_HINT = "install a CUDA build of torch 2.13.0 (see README, GPU / CUDA)"
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -65,7 +65,7 @@ class Training:
         None: never.
     """
 
-    build_network: Callable[[dict, dict | None], "torch.nn.Module"]
+    build_network: Callable[[dict, dict | None], torch.nn.Module]
     embedding_size: Callable[[dict], int] = _embedding_size_argument
     defaults: dict = field(default_factory=dict)
     legacy_arguments: dict = field(default_factory=dict)
@@ -73,7 +73,7 @@ class Training:
     caches_pooled_states: Callable[[dict], bool] | None = None
 
 
-def _mel_frontend(mel: MelConfig) -> "torch.nn.Module":
+def _mel_frontend(mel: MelConfig) -> torch.nn.Module:
     from speakembed.models.frontend import MelFrontend
 
     return MelFrontend(mel)
@@ -104,10 +104,10 @@ class EncoderSpec:
     hop_frames: int
     mel: MelConfig
     frontend: str
-    build_network: Callable[[], "torch.nn.Module"]
+    build_network: Callable[[], torch.nn.Module]
     locate_weights: Callable[[], Path] | None
     read_state_dict: Callable[[Path], dict]
-    make_frontend: Callable[[MelConfig], "torch.nn.Module"] = _mel_frontend
+    make_frontend: Callable[[MelConfig], torch.nn.Module] = _mel_frontend
     whole_utterances: bool = False
     training: Training | None = None
     card: dict = field(default_factory=dict)
@@ -119,7 +119,7 @@ class EncoderSpec:
         threshold = self.card.get("verification_threshold")
         return None if threshold is None else float(threshold)
 
-    def make_embedder(self, network, device: "torch.device", weights_sha256: str) -> SpeakerEmbedder:
+    def make_embedder(self, network, device: torch.device, weights_sha256: str) -> SpeakerEmbedder:
         """The embedder of a loaded `network` on `device`, with this spec's frontend."""
         from speakembed.models.embedder import SpeakerEmbedder, WhisperEmbedder
 
@@ -421,7 +421,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pick_device(device: str | None = None) -> "torch.device":
+def pick_device(device: str | None = None) -> torch.device:
     """`device` if given, else CUDA when present, else CPU. A device that is not a torch device
     (`gpu`), or one this machine or this build of torch lacks (`cuda` on the CPU wheel), raises a
     one-line UsageError that says what to do."""
@@ -442,7 +442,7 @@ def pick_device(device: str | None = None) -> "torch.device":
     return chosen
 
 
-def _check_cuda(device: "torch.device", requested: str) -> None:
+def _check_cuda(device: torch.device, requested: str) -> None:
     import torch
 
     if not torch.cuda.is_available():
@@ -458,8 +458,6 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None,
                  checkpoint: str | Path | None = None) -> SpeakerEmbedder:
     """Build the named encoder with its pretrained weights, or the encoder of a checkpoint
     folder written by `spk train` (its config.json names the family), in eval mode on `device`."""
-    from speakembed.models.checkpoints import load_saved_state_dict
-
     spec = checkpoint_spec(Path(checkpoint)) if checkpoint is not None else encoder_spec(name)
     torch_device = pick_device(device)
     weights = spec.locate_weights()
@@ -473,7 +471,6 @@ def checkpoint_spec(folder: Path) -> EncoderSpec:
     """The EncoderSpec of a trained checkpoint folder: its family's (config.json names it), with
     the network of its arguments, its frontend settings and weights; its meta.json is the model
     card. A family with a pretrained base rebuilds it from the weights config.json names."""
-    from speakembed.models.checkpoints import checkpoint_arguments, checkpoint_family, load_checkpoint_config
     from speakembed.models.frontend import MelConfig
 
     config, meta = load_checkpoint_config(folder)
@@ -490,3 +487,51 @@ def checkpoint_spec(folder: Path) -> EncoderSpec:
         read_state_dict=_safetensors_state_dict,
         card=meta,
     )
+
+
+# ----------------------------------------------------------------------------- reading checkpoints
+# (models/checkpoints.py writes them and re-exports these)
+
+
+def load_checkpoint_config(folder: str | Path) -> tuple[dict, dict]:
+    """config.json and meta.json of a checkpoint folder, after checking it is complete."""
+    folder = Path(folder)
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise InputNotFoundError(
+            f"{folder}: not a checkpoint folder (missing {', '.join(missing)}); give the --out folder of `spk train`"
+        )
+    try:
+        return json.loads((folder / "config.json").read_text()), json.loads((folder / "meta.json").read_text())
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{folder}: damaged checkpoint ({error})") from None
+
+
+def checkpoint_family(encoder: str) -> EncoderSpec:
+    """The registered trainable family that a checkpoint's config.json names (`encoder`);
+    ManifestError for any other name."""
+    spec = family_specs().get(encoder)
+    if spec is None or spec.training is None:
+        raise ManifestError(f"unknown encoder '{encoder}' in checkpoint config; known: {', '.join(trainable_names())}")
+    return spec
+
+
+def checkpoint_arguments(config: dict) -> dict:
+    """The network arguments of a checkpoint's config.json, with the defaults of its time filled in
+    (the family's `legacy_arguments`)."""
+    return {**checkpoint_family(config["encoder"]).training.legacy_arguments, **config.get("arguments", {})}
+
+
+def build_network(encoder: str, arguments: dict, base_weights: dict | None = None) -> torch.nn.Module:
+    """A fresh (untrained) network of trainable family `encoder` (its `Training.build_network`). A
+    family with a pretrained base (whisper) starts from pretrained weights: `base_weights`
+    {"source": a Whisper folder, None or absent for the packaged Whisper-base; "sha256": the
+    weights required, optional}. ManifestError for an unknown family."""
+    return checkpoint_family(encoder).training.build_network(arguments, base_weights)
+
+
+def load_saved_state_dict(network, state: dict) -> None:
+    """Load what `checkpoints.saved_state_dict` wrote (strictly: every tensor the checkpoint must
+    hold; a network with a frozen pretrained part loads only its trained tensors)."""
+    load = getattr(network, "load_trained_state_dict", None) or network.load_state_dict
+    load(state)

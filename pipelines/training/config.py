@@ -97,7 +97,7 @@ def _validate(config: TrainConfig) -> None:
     feature_augmentation(config)
 
 
-def feature_augmentation(config: TrainConfig, n_mels: int | None = None) -> "FeatureAugmentConfig":  # noqa: F821
+def feature_augmentation(config: TrainConfig, n_mels: int | None = None) -> FeatureAugmentConfig:  # noqa: F821
     """`config.augment` as a FeatureAugmentConfig whose masks fit the crops (and `n_mels` bands when
     given); raises UsageError."""
     from speakembed.models.augment import FeatureAugmentConfig
