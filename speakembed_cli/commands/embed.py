@@ -39,7 +39,7 @@ def embed(
         try:
             report = pipeline.run(inputs, out, config=config, progress=progress)
         except KeyboardInterrupt:
-            stderr.print("interrupted; the chunks embedded so far are kept: run the same command again to resume")
+            stderr.print("interrupted; the chunks embedded so far are kept: run the same command again to resume", soft_wrap=True)
             raise typer.Exit(130) from None
     if report.up_to_date:
         stdout.print(f"{report.store_path} is up to date ({report.num_embedded} embeddings); nothing to do")
@@ -51,7 +51,8 @@ def embed(
     stdout.print(
         f"embedded {report.num_embedded}/{report.num_items} items ({report.speech_s:.1f} s of speech) "
         f"with {report.encoder} in {report.elapsed_s:.1f} s -> {report.store_path}"
-        + (f" ({'; '.join(notes)})" if notes else "")
+        + (f" ({'; '.join(notes)})" if notes else ""),
+        soft_wrap=True,  # one line a script can grep, paths unbroken
     )
     if failed:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(report.failures.items()))
