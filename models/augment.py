@@ -128,7 +128,7 @@ def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int = 16000)
     """Play `factor` times faster (pitch and formants shift with it), as sox `speed`: the clip is
     read as if recorded at sample_rate * factor and resampled to sample_rate, so its length
     becomes len / factor."""
-    from speakembed.models.frontend import resample
+    from speakembed.models.signal import resample
 
     if factor <= 0:
         raise ValueError(f"speed factor must be positive, got {factor}")

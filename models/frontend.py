@@ -137,12 +137,3 @@ class WhisperFrontend(torch.nn.Module):
         padded = torch.nn.functional.pad(waveform, (0, self.config.n_fft))
         return whisper_log_mel(padded)[..., : self.num_frames(waveform.shape[-1])].transpose(-1, -2)
 
-
-def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling (soxr, high quality) of a mono float32 waveform (samples,) from
-    `source_rate` to `target_rate` Hz; returns float32."""
-    if source_rate == target_rate or len(waveform) == 0:
-        return waveform.astype(np.float32, copy=False)
-    import soxr
-
-    return soxr.resample(waveform, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)

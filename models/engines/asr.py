@@ -156,7 +156,7 @@ def _import_runtime():
 
 def _mono_16k(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     """Validate a mono waveform (samples,) and bring it to 16 kHz float32."""
-    from speakembed.models.frontend import resample
+    from speakembed.models.signal import resample
 
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1:

@@ -62,13 +62,6 @@ def test_importing_the_registry_imports_no_torch_and_reads_no_card():
     assert result.stdout.split() == ["False", "0", "0"], result.stderr
 
 
-# The embed job reaches torch through one more import (not the registry's): decode.py's `resample`
-# comes from models/frontend.py, which imports torch. When that import goes, this test must pass.
-DECODE_IMPORTS_FRONTEND = "from speakembed.models.frontend import" in (REPOSITORY / "pipelines/audio/decode.py").read_text()
-
-
-@pytest.mark.xfail(DECODE_IMPORTS_FRONTEND, strict=True,
-                   reason="pipelines/audio/decode.py imports resample from models.frontend (torch)")
 def test_importing_the_embed_job_imports_no_torch():
     code = "import sys, speakembed.pipelines.embed; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
