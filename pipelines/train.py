@@ -104,8 +104,10 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
         if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
             _save(out_dir / "checkpoints" / f"step-{done:07d}", network, loss_function, optimizer, corpus, config, done, history)
             _prune_checkpoints(out_dir / "checkpoints", config.keep_checkpoints)
+    replicas = _replica_digests(network, world_size)  # every rank takes part, so before the rank-0 save
     if rank == 0:
-        _save(out_dir, network, loss_function, optimizer, corpus, config, config.steps, history, with_state=False)
+        _save(out_dir, network, loss_function, optimizer, corpus, config, config.steps, history, with_state=False,
+              replicas=replicas)
         pooled_cache.remove(out_dir)
     elapsed = time.perf_counter() - started
     steps_run = max(0, config.steps - start)
@@ -284,13 +286,16 @@ def _log(out_dir: Path, step: int, losses: list[float], operating_point) -> dict
 
 
 def _save(folder: Path, network, loss_function, optimizer, corpus: Corpus, config: TrainConfig, step: int,
-          history: list[dict], with_state: bool = True) -> None:
+          history: list[dict], with_state: bool = True, replicas: list[str] | None = None) -> None:
     model = network.module if hasattr(network, "module") else network
     last = history[-1] if history else {}
     meta = {"training_data_sha256": corpus.fingerprint, "steps": step, "train_speakers": len(corpus.train),
             "dev_speakers": len(corpus.dev), "dev_eer": last.get("dev_eer"), "loss": last.get("loss"),
             "verification_threshold": last.get("dev_threshold"),  # EER point on the dev split
             "config": config.to_dict(), "history": history}
+    if replicas is not None and len(replicas) > 1:  # a data-parallel run: did every rank end with the same weights?
+        meta["distributed"] = {"world_size": len(replicas), "weights_sha256_per_rank": replicas,
+                               "ranks_agree": len(set(replicas)) == 1}
     extra = {TRAINER_STATE: {"step": step, "optimizer": optimizer.state_dict(), "loss": loss_function.state_dict()}} if with_state else None
     if with_state:
         save_checkpoint(folder, encoder=config.encoder, arguments=_arguments(model, config), mel=corpus.mel,
@@ -354,6 +359,26 @@ def _init_distributed(config: TrainConfig) -> tuple[int, int]:
         backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
         distributed.init_process_group(backend)
     return distributed.get_rank(), world_size
+
+
+def weights_sha256(network: torch.nn.Module) -> str:
+    """sha256 hex digest of every parameter and buffer of `network`, in name order."""
+    digest = hashlib.sha256()
+    for name, value in sorted(network.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _replica_digests(network: torch.nn.Module, world_size: int) -> list[str]:
+    """The weights digest of every rank (gathered from all processes; one entry without torchrun)."""
+    if world_size == 1:
+        return [weights_sha256(network)]
+    import torch.distributed as distributed
+
+    digests: list[str | None] = [None] * world_size
+    distributed.all_gather_object(digests, weights_sha256(network))
+    return [str(digest) for digest in digests]
 
 
 def _wrap_distributed(network, world_size: int, device):

@@ -234,6 +234,8 @@ def test_two_process_data_parallel_whisper_training_with_torchrun(tiny_whisper, 
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["base_weights"]["source"] == tiny_whisper
+    distributed = json.loads((tmp_path / "ddp" / "meta.json").read_text())["distributed"]
+    assert distributed["world_size"] == 2 and distributed["ranks_agree"], distributed
 
 
 # ----------------------------------------------------------------------------- the commands end to end
