@@ -38,9 +38,12 @@ class PairResult:
     threshold: float
     same_speaker: bool
     encoder: str
+    vad_fallback: tuple[bool, bool] = (False, False)  # per recording: the VAD kept too little, energy-trimmed audio was used
 
     def to_dict(self) -> dict:
-        return {"score": self.score, "threshold": self.threshold, "same_speaker": self.same_speaker, "encoder": self.encoder}
+        """The result as JSON-ready values (`spk verify --json`)."""
+        return {"score": self.score, "threshold": self.threshold, "same_speaker": self.same_speaker, "encoder": self.encoder,
+                "vad_fallback": list(self.vad_fallback)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ def verify_pair(enroll: str | Path, test: str | Path, *, config: VerifyConfig = 
     threshold = config.threshold_or(embedder.spec.default_threshold)
     if threshold is None:
         raise ManifestError(f"{embedder.encoder_id} has no calibrated threshold; give --threshold")
-    return PairResult(score, threshold, score >= threshold, embedder.encoder_id)
+    fallback = tuple(bool(getattr(samples, "vad_fallback", False)) for samples in speech)
+    return PairResult(score, threshold, score >= threshold, embedder.encoder_id, fallback)
 
 
 def score_trials(trials_path: str | Path, store_path: str | Path, out_path: str | Path, *,

@@ -49,6 +49,9 @@ def verify(
         return
     verdict = ("same speaker", "green") if result.same_speaker else ("different speakers", "red")
     stdout.print(Text.assemble(f"score {result.score:.4f}  threshold {result.threshold:.4f}  ->  ", verdict, f"  ({result.encoder})"))
+    for path, fallback in zip(recordings, result.vad_fallback):
+        if fallback:
+            stdout.print(f"note: the VAD kept too little speech in {path}; its energy-trimmed audio was embedded", style="yellow")
 
 
 def _score_trials(pipeline, trials: Path, embeddings: Path | None, out: Path | None, config, as_json: bool, quiet: bool) -> None:

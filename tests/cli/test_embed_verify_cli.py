@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile
 from typer.testing import CliRunner
 
 from speakembed import __version__
@@ -207,3 +208,17 @@ def test_sharded_embedding_combines_into_one_store(audio_dir, tmp_path):
     for item_id, row in reference.lookup().items():
         np.testing.assert_allclose(combined.embeddings[rows[item_id]], reference.embeddings[row], atol=1e-5)
     assert spk("embed", audio_dir, "--out", tmp_path / "x", "--shard", "4/3").exit_code == 2
+
+
+def test_verify_notes_a_recording_embedded_without_vad(make_wav, tmp_path):
+    """A steady tone (a dubbed cartoon voice, say) holds sound but no speech to Silero: verify still
+    scores it, and says that its energy-trimmed audio was used."""
+    voice = make_wav("voice.wav", speaker="A", duration_s=2.5)
+    time_s = np.arange(int(1.5 * 16000)) / 16000
+    tone = 0.01 * sum(np.sin(2 * np.pi * k * 220 * time_s) / k for k in range(1, 6))
+    soundfile.write(str(tmp_path / "cartoon.wav"), tone.astype(np.float32), 16000, subtype="PCM_16")
+    result = spk("verify", voice, tmp_path / "cartoon.wav", "--vad", "silero")
+    assert result.exit_code == 0, result.output
+    assert "note: the VAD kept too little speech in" in result.stdout and "cartoon.wav" in result.stdout
+    as_json = spk("verify", voice, tmp_path / "cartoon.wav", "--vad", "silero", "--json")
+    assert json.loads(as_json.stdout)["vad_fallback"] == [False, True]
