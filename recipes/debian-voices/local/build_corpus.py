@@ -188,6 +188,8 @@ def dev_persons_of(speakers: list[Speaker], dev_languages: tuple[str, ...]) -> s
 
 
 def place(source, target: Path) -> None:
+    """Put `source` (a file, or an (archive, member) pair of a zip) at `target`: a hard link, a copy
+    where the file system refuses one, the extracted member for a zip; an existing target is kept."""
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)

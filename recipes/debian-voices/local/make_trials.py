@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import os
-import shutil
 import random
 from collections import defaultdict
 from pathlib import Path
 
 import soundfile
+
+from build_corpus import place  # the sibling script: a hard link, or a copy where refused
 
 
 def dev_clips(corpus: Path, min_duration_s: float, per_person: int, rng: random.Random) -> dict[str, list[tuple[str, str]]]:
@@ -57,17 +57,6 @@ def trials(clips: dict[str, list[tuple[str, str]]], targets_per_person: int, non
     return rows
 
 
-def link(source: Path, target: Path) -> None:
-    """A hard link (a copy where the file system refuses) of `source` at `target`."""
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path)
@@ -83,7 +72,7 @@ def main() -> None:
     clips = dev_clips(args.corpus, args.min_duration, args.per_person, rng)
     rows = trials(clips, args.targets_per_person, args.nontargets, args.same_language, rng)
     for clip, _ in (entry for items in clips.values() for entry in items):
-        link(args.corpus / "dev" / clip, args.out / "audio" / clip)
+        place(args.corpus / "dev" / clip, args.out / "audio" / clip)
     (args.out / "trials.txt").write_text("".join(f"{a} {b} {label}\n" for a, b, label in rows))
     targets = sum(label == "target" for *_, label in rows)
     print(f"{len(clips)} persons, {sum(map(len, clips.values()))} clips -> {targets} target + {len(rows) - targets} "
