@@ -2,7 +2,7 @@
 
 Part 1, accuracy on the dev meetings (`../shared/data/dev/meetings`: dev_m0X.flac with its
 dev_m0X.rttm and dev_m0X/refs/<speaker>.flac). Every system writes one RTTM per meeting into a
-temp folder, scored with `speakembed.pipelines.evaluate.evaluate_diarisation` (pyannote.metrics,
+temp folder, scored with `speakembed.pipelines.evaluate_diarisation.evaluate_diarisation` (pyannote.metrics,
 collar ±0.25 s for the collared DER, overlapped speech always scored). Systems:
 - spk diarise (reference): `diarise.run` with the meeting's reference clips (refs/*.flac).
 - spk diarise (clustering, automatic count): `diarise.run` without references.
@@ -26,8 +26,9 @@ models are loaded (reading, VAD, embedding, clustering, RTTM writing).
 
 Part 2, long audio: a ~1 hour 16 kHz mono FLAC built in a temp folder by cycling the dev meetings
 with 1 s silences (written block by block; a matching reference RTTM is written alongside, so a
-DER is reported as a sanity check). `spk diarise LONG.flac --out DIR --no-views -q` runs as a
-fresh subprocess in clustering mode and in reference mode (the 3 clips of dev_m01/refs), timed
+DER is reported as a sanity check). `spk diarise LONG.flac --out DIR -q` runs WITH its views (the
+PNG timeline and the HTML page, whose embedded audio is the whole hour re-encoded as Vorbis in
+30 s blocks) as a fresh subprocess in clustering mode and in reference mode (the 3 clips of dev_m01/refs), timed
 by wall clock; its peak RSS is the child's own `ru_maxrss` from `os.wait4` (what `/usr/bin/time
 -v` reports, for that child alone). The results are checked against the targets (1 h of audio
 in <= 60 s, RTF <= 0.017, peak RSS <= 1.5 GB). The naive baseline is timed on the long file only
@@ -272,7 +273,7 @@ def measured_run(command: list[str], scratch: Path, timeout_s: float | None = No
 
 def score(reference: Path, hypothesis_dir: Path) -> dict:
     """Overall and per-recording scores of the RTTMs in `hypothesis_dir`."""
-    from speakembed.pipelines.evaluate import evaluate_diarisation
+    from speakembed.pipelines.evaluate_diarisation import evaluate_diarisation
 
     report = evaluate_diarisation(reference, hypothesis_dir, collar_s=COLLAR_S, allow_missing=True)
     return {"overall": report.overall.to_dict(), "recordings": [scores.to_dict() for scores in report.recordings],
@@ -320,8 +321,8 @@ def long_audio(meetings: list[Meeting], scratch: Path, baseline_rtf: float) -> d
     for mode, extra in (("clustering", []), ("reference", ["--refs", *refs])):
         log(f"running spk diarise ({mode}) on {duration_s / 60:.1f} min ...")
         out_dir = folder / f"spk_{mode}"
-        measured = measured_run([str(SPK), "diarise", str(audio), "--out", str(out_dir), "--no-views", "-q", *extra],
-                                scratch)
+        measured = measured_run([str(SPK), "diarise", str(audio), "--out", str(out_dir), "-q", *extra], scratch)
+        measured["html_mb"] = (out_dir / f"{LONG_ID}.html").stat().st_size / 1e6
         measured.pop("stdout")
         der = score(rttm, out_dir)["overall"]["der"] if mode == "clustering" else None
         runs.append({"system": f"spk diarise ({mode})", **measured, "der": der,
@@ -399,23 +400,23 @@ def print_accuracy(console, meetings: list[Meeting], results: list[dict]) -> Non
 def print_long(console, long: dict) -> None:
     console.print(f"\nLong audio: {long['audio']}, {long['duration_s']:.1f} s ({long['duration_s'] / 3600:.2f} h), "
                   f"the dev meetings cycled with {LONG_GAP_S:g} s silences; {long['reference_speakers']} speakers")
-    headers = ["system", "audio s", "wall s", "RTF", "peak RSS MB", "DER %", "speakers found",
+    headers = ["system", "audio s", "wall s", "RTF", "peak RSS MB", "HTML MB", "DER %", "speakers found",
                f"wall ≤ {TARGETS['wall_s']:g} s/h", f"RTF ≤ {TARGETS['rtf']:g}", f"RSS ≤ {TARGETS['peak_rss_mb']:g} MB"]
     rows, notes = [], []
     for run in long["runs"]:
         if "skipped" in run:
-            rows.append([run["system"], f"{long['duration_s']:.0f}", "skipped", *["-"] * 7])
+            rows.append([run["system"], f"{long['duration_s']:.0f}", "skipped", *["-"] * 8])
             notes.append(f"{run['system']} skipped: {run['skipped']}.")
             continue
         checks = [] if run["system"] == BASELINE else [pass_fail(run, long["duration_s"])[key] for key in TARGETS]
         rows.append([run["system"], f"{long['duration_s']:.0f}", f"{run['wall_s']:.1f}", f"{run['rtf']:.4f}",
-                     f"{run['peak_rss_mb']:.0f}", pct(run["der"]), str(run["speakers_found"]),
+                     f"{run['peak_rss_mb']:.0f}", f"{run['html_mb']:.1f}" if "html_mb" in run else "-", pct(run["der"]), str(run["speakers_found"]),
                      *(checks or ["-"] * 3)])
     print_table(console, headers, rows)
     for note in notes:
         console.print(note)
     console.print("wall s and peak RSS: the whole `spk diarise` process (start-up, imports, model load, decode, "
-                  "VAD, embedding, decisions, RTTM + parquet); wall target scaled to the file's length. DER: no "
+                  "VAD, embedding, decisions, RTTM + parquet, PNG + HTML views); wall target scaled to the file's length. DER: no "
                   "collar, against the concatenated reference RTTMs; not shown in reference mode (its clips name "
                   "only dev_m01's speakers).")
 
