@@ -11,6 +11,7 @@ Output folder layout (write_verification_report):
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from speakembed.pipelines.scoring.metrics import (DetectionCost, EqualErrorRate,
                                           equal_error_rate, min_detection_cost, retrieval_accuracy, speaker_distances)
 from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
 from speakembed.pipelines.data.stores import EmbeddingStore, read_store
-from speakembed.pipelines.data.trials import read_trials
 
 P_TARGETS = (0.01, 0.05)  # priors of the minDCF, with C_miss = C_fa = 1
 RETRIEVAL_KS = (1, 5)
@@ -50,8 +50,9 @@ class VerificationInputs:
 class TrialMetrics:
     eer: EqualErrorRate
     costs: tuple[DetectionCost, ...]  # one per P_TARGETS prior
-    trials: int
+    trials: int  # trials scored
     targets: int
+    skipped: int | None = None  # trials of the list left out: an id is not in the store (None: from scores)
 
     def to_dict(self) -> dict:
         return {"eer": self.eer.eer, "eer_pct": 100 * self.eer.eer, "eer_threshold": self.eer.threshold,
@@ -91,6 +92,7 @@ class VerificationReport:
         trials, space = self.trials, self.embedding_space
         return {"trials": trials.trials if trials else None, "targets": trials.targets if trials else None,
                 "nontargets": trials.trials - trials.targets if trials else None,
+                "skipped_trials": trials.skipped if trials else None,
                 "embeddings": space.embeddings if space else None, "speakers": space.speakers if space else None,
                 "without_speaker": space.without_speaker if space else None}
 
@@ -108,30 +110,39 @@ def _finite(value: float) -> float | None:
 
 def evaluate_verification(*, embeddings: str | Path | None = None, trials: str | Path | None = None,
                           scores: str | Path | None = None, speakers: str | Path | None = None,
-                          id_column: str | None = None, speaker_column: str | None = None) -> VerificationReport:
+                          id_column: str | None = None, speaker_column: str | None = None,
+                          strict: bool = False, out_dir: str | Path | None = None) -> VerificationReport:
     """Evaluate speaker embeddings and/or verification scores.
 
     Trial metrics (EER, minDCF at P_TARGETS) come from `trials` scored against the store
-    `embeddings` (cosine of the stored L2-normalised embeddings, as `spk verify --trials`), or
-    from a labelled `scores` parquet (columns enroll, test, score, label). Every trial must
-    resolve to a store item and carry a label; both labels must occur (else ManifestError).
+    `embeddings` by `spk verify --trials` (verify.score_trials: cosine of the stored
+    L2-normalised embeddings), or from a labelled `scores` parquet (columns enroll, test, score,
+    label). Trials naming an id that is not in the store (an item that failed to embed) are
+    skipped and counted in the report; with `strict` they are refused (ManifestError), as is a
+    list none of whose trials can be scored. Scored trials must carry a label and both labels
+    must occur (else ManifestError).
     Embedding metrics (top-k retrieval, intra/inter-speaker distances) need the store and each
     item's speaker: from the `speakers` table (see read_speaker_table), else the first path
     component of the item id (`kal/kal_000.flac` -> `kal`); items with no known speaker are left out.
+    `out_dir`, where write_verification_report will write, is checked (and created) before any
+    work, so that a bad `--out` fails at once (OutputError).
     """
     if trials is not None and scores is not None:
         raise ValueError("give trials or scores, not both")
     if trials is not None and embeddings is None:
         raise ValueError("trials are scored against embeddings; give both")
+    if out_dir is not None:
+        prepare_output_folder(out_dir)
     store = read_store(embeddings) if embeddings is not None else None
     resolver = _resolver(store) if store is not None else None
     notes: list[str] = []
-    trial_scores, labels = None, None
+    trial_metrics, trial_scores, labels = None, None, None
     if trials is not None:
-        trial_scores, labels = _score_trial_list(trials, store, resolver, embeddings)
+        trial_scores, labels, skipped = _score_trial_list(trials, embeddings, strict, notes)
+        trial_metrics = _trial_metrics(trial_scores, labels, skipped)
     elif scores is not None:
         trial_scores, labels = _read_labelled_scores(scores)
-    trial_metrics = _trial_metrics(trial_scores, labels) if trial_scores is not None else None
+        trial_metrics = _trial_metrics(trial_scores, labels)
     vectors, names, space = None, None, None
     if store is not None:
         vectors, names, without = _speaker_embeddings(store, resolver, speakers, id_column, speaker_column, notes)
@@ -153,33 +164,42 @@ def _resolver(store: EmbeddingStore):
     return IdResolver(store.lookup())
 
 
-def _score_trial_list(trials: str | Path, store: EmbeddingStore, resolver, store_path) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine scores and labels of every trial of `trials`; ManifestError when a trial is
-    unlabelled or names an id that is not in the store."""
-    table = read_trials(trials)
-    _require_labels(table["label"], trials)
-    enroll_rows, test_rows = table["enroll"].map(resolver), table["test"].map(resolver)
-    unresolved = enroll_rows.isna() | test_rows.isna()
-    if unresolved.any():
-        missing = sorted(set(table.loc[enroll_rows.isna(), "enroll"]) | set(table.loc[test_rows.isna(), "test"]))
-        raise ManifestError(f"{trials}: {int(unresolved.sum())} of {len(table)} trials name ids that are not in "
-                            f"{store_path} ({some_ids(missing)}); {UNRESOLVED_TRIALS_HINT}")
-    first = store.embeddings[enroll_rows.astype(int).to_numpy()]
-    second = store.embeddings[test_rows.astype(int).to_numpy()]
-    scores = np.einsum("ij,ij->i", first, second).astype(np.float32)  # the scores `spk verify --trials` writes
-    return scores, table["label"].to_numpy(dtype=int)
+def _score_trial_list(trials: str | Path, store_path: str | Path, strict: bool,
+                      notes: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Scores and labels of the trials of `trials` whose ids are in the store, and how many
+    were skipped (noted in `notes`; ManifestError instead when `strict`). The scoring is
+    `spk verify --trials`' own, so both commands give the same scores."""
+    from speakembed.pipelines import verify  # imported here: verify.py pulls in the encoders
+
+    with tempfile.TemporaryDirectory(prefix="spk-evaluate-") as work:
+        scored = verify.score_trials(trials, store_path, Path(work) / "scores.parquet")
+        table = read_table(scored.scores_path, "scores")
+    skipped = scored.num_trials - scored.num_scored
+    if skipped:
+        unresolved = (f"{skipped} of {scored.num_trials} trials name ids that are not in {store_path} "
+                      f"({some_ids(scored.missing_ids)})")
+        if strict:
+            raise ManifestError(f"{trials}: {unresolved}; {UNRESOLVED_TRIALS_HINT}")
+        notes.append(f"{unresolved}: skipped, the metrics cover the {scored.num_scored} others; "
+                     "give --strict to refuse such a list")
+    return (*_labelled_scores(table, trials), skipped)
 
 
 def _read_labelled_scores(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Scores and labels of a scores.parquet (as `spk verify --trials --out` writes)."""
-    table = read_table(path, "scores")
+    return _labelled_scores(read_table(path, "scores"), path)
+
+
+def _labelled_scores(table: pd.DataFrame, source: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The score (float64) and label (int) columns of a scores table read from `source`;
+    ManifestError unless every trial is labelled, both labels occur and every score is finite."""
     if "label" not in table.columns:
-        raise ManifestError(f"{path}: needs labelled trials, but has no 'label' column; score a trial list with "
+        raise ManifestError(f"{source}: needs labelled trials, but has no 'label' column; score a trial list with "
                             "labels (Kaldi 'target|nontarget', VoxCeleb '1|0', or an 'enroll test label' TSV)")
-    _require_labels(table["label"], path)
+    _require_labels(table["label"], source)
     scores = table["score"].to_numpy(dtype=np.float64)
     if not np.isfinite(scores).all():
-        raise ManifestError(f"{path}: {int((~np.isfinite(scores)).sum())} scores are missing or not finite")
+        raise ManifestError(f"{source}: {int((~np.isfinite(scores)).sum())} scores are missing or not finite")
     return scores, table["label"].to_numpy(dtype=int)
 
 
@@ -197,9 +217,9 @@ def _require_labels(labels: pd.Series, path: str | Path) -> None:
                             "and non-target trials")
 
 
-def _trial_metrics(scores: np.ndarray, labels: np.ndarray) -> TrialMetrics:
+def _trial_metrics(scores: np.ndarray, labels: np.ndarray, skipped: int | None = None) -> TrialMetrics:
     costs = tuple(min_detection_cost(scores, labels, p_target) for p_target in P_TARGETS)
-    return TrialMetrics(equal_error_rate(scores, labels), costs, len(labels), int(labels.sum()))
+    return TrialMetrics(equal_error_rate(scores, labels), costs, len(labels), int(labels.sum()), skipped)
 
 
 def read_speaker_table(path: str | Path, id_column: str | None = None,
@@ -290,6 +310,8 @@ def verification_table(report: VerificationReport) -> tuple[list[str], list[list
                  ["inter-speaker distance", _decimal(space.distances.inter)]]
     if report.trials is not None:
         rows.append(["trials", f"{report.trials.trials} ({report.trials.targets} target)"])
+        if report.trials.skipped:
+            rows.append(["trials skipped (id not in the store)", str(report.trials.skipped)])
     if report.embedding_space is not None:
         rows.append(["embeddings", f"{report.embedding_space.embeddings} ({report.embedding_space.speakers} speakers)"])
     return ["metric", "value"], rows

@@ -51,7 +51,7 @@ def is_audio_file(path: Path) -> bool:
 
 
 def audio_info(path: str | Path) -> AudioInfo:
-    """Read the header of `path` without decoding the samples."""
+    """Read the header of `path` without decoding the samples (errors as `load_audio`)."""
     path = _existing_file(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
         return _probe_with_ffprobe(path)
@@ -75,8 +75,9 @@ def load_audio(
     """Decode `path` to a mono float32 waveform in [-1, 1] at `sample_rate` Hz, shape (samples,).
 
     `start_s` / `duration_s` select a region (seconds) without decoding the rest of the file.
-    Raises InputNotFoundError, UnreadableAudioError, or UnusableAudioError (reason "too_long")
-    when the selected audio is longer than `max_duration_s` seconds.
+    Raises InputNotFoundError, UnreadableAudioError, or UnusableAudioError: reason "empty" for a
+    0-byte file, "too_long" when the selected audio is longer than `max_duration_s` seconds. A
+    valid header with zero frames decodes to an empty waveform (see `check_usable`).
     """
     path = _existing_file(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
@@ -127,11 +128,16 @@ def check_usable(waveform: np.ndarray, sample_rate: int, path: Path | str, min_d
 
 
 def _existing_file(path: str | Path) -> Path:
+    """`path`, checked to be a file that holds bytes: InputNotFoundError when it is missing or a
+    folder, UnusableAudioError (reason "empty") when it has 0 bytes, which no decoder would
+    otherwise tell apart from a corrupt file."""
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputNotFoundError(f"{path}: is a folder, expected an audio file")
+    if path.stat().st_size == 0:
+        raise UnusableAudioError(f"{path}: the file is empty (0 bytes); give a recording with speech", "empty")
     return path
 
 

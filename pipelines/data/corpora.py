@@ -24,9 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from speakembed.pipelines.audio.decode import is_audio_file
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, SpeakEmbedError
-from speakembed.pipelines.data.items import Item, items_fingerprint
+from speakembed.pipelines.data.items import Item, audio_files_under, items_fingerprint
 from speakembed.pipelines.data.trials import read_trials
 
 CORPORA = ("librispeech", "voxceleb", "commonvoice", "folder")
@@ -169,9 +168,9 @@ def read_commonvoice(root: Path, filters: CommonVoiceFilters = CommonVoiceFilter
 
 
 def read_folder(root: Path) -> Corpus:
-    """ROOT/<speaker>/.../<file>: every audio file below a speaker folder (files in ROOT itself are ignored)."""
-    files = sorted(path for path in root.rglob("*")
-                   if path.is_file() and is_audio_file(path) and len(path.relative_to(root).parts) >= 2)
+    """ROOT/<speaker>/.../<file>: every audio file below a speaker folder (files in ROOT itself are
+    ignored); symlinked speaker folders and files are followed (see `audio_files_under`)."""
+    files = [path for path in audio_files_under(root) if len(path.relative_to(root).parts) >= 2]
     _require_files(files, root, "folder", "ROOT/<speaker>/<any sub-folders>/<file>.wav|.flac|...")
     return Corpus("folder", root, [
         Utterance(path.relative_to(root).as_posix(), path, path.relative_to(root).parts[0]) for path in files

@@ -56,8 +56,41 @@ def items_fingerprint(items: list[Item]) -> str:
     return digest.hexdigest()
 
 
+def audio_files_under(folder: Path) -> list[Path]:
+    """Every audio file (by extension) anywhere below `folder`, sorted, as paths that start with
+    `folder`. Symlinked folders and files are followed, as `find -L` does; a symlinked folder that
+    leads back to one of its own ancestors (`A/up -> ..`) is not entered, so a loop ends.
+    Folders that cannot be listed (no permission, a dangling link) are passed over."""
+    files: list[Path] = []
+    pending = [(folder, frozenset({_identity(folder)}))]  # (folder to list, identities of it and its ancestors)
+    while pending:
+        current, ancestors = pending.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir():  # follows a symlink
+                identity = _identity(path)
+                if identity is not None and identity not in ancestors:
+                    pending.append((path, ancestors | {identity}))
+            elif entry.is_file() and is_audio_file(path):
+                files.append(path)
+    return sorted(files)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of the folder a path leads to, or None when it cannot be read."""
+    try:
+        stat = folder.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def _folder_items(folder: Path) -> list[Item]:
-    files = sorted(path for path in folder.rglob("*") if path.is_file() and is_audio_file(path))
+    files = audio_files_under(folder)
     if not files:
         raise InputNotFoundError(f"{folder}: no audio files found (looked for WAV, FLAC, OGG, MP3, M4A, ...)")
     return [Item(path.relative_to(folder).as_posix(), path) for path in files]

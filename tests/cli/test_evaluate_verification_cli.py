@@ -81,8 +81,8 @@ def test_separated_speakers_give_perfect_scores(separated):
     report = evaluate_json("--embeddings", folder / "emb", "--trials", trials)
     assert report["eer"] == 0 and report["min_dcf"]["0.01"]["min_dcf"] == 0 and report["min_dcf"]["0.05"]["min_dcf"] == 0
     assert report["retrieval"] == {"top1": 1.0, "top5": 1.0, "queries": 20, "skipped": 0}
-    assert report["counts"] == {"trials": 190, "targets": 40, "nontargets": 150, "embeddings": 20, "speakers": 4,
-                                "without_speaker": 0}
+    assert report["counts"] == {"trials": 190, "targets": 40, "nontargets": 150, "skipped_trials": 0, "embeddings": 20,
+                                "speakers": 4, "without_speaker": 0}
     distances = report["distances"]
     assert distances["intra"] < distances["inter"] and (distances["intra_pairs"], distances["inter_pairs"]) == (40, 150)
     assert report["sources"]["speakers"] == "first path component of each item id"
@@ -142,13 +142,54 @@ def test_missing_store_or_trials_exit_3(separated):
     assert spk("evaluate", "verification", "--scores", folder / "nope.parquet").exit_code == 3
 
 
-def test_unknown_trial_ids_exit_6_with_one_line(separated):
+def test_trials_naming_failed_items_are_skipped_and_counted_as_spk_verify_does(separated):
+    """A store where an item failed to embed: the trials naming it are skipped (not refused), the
+    report says how many, and the metrics are those of `spk verify --trials` on the same list."""
+    folder, trials = separated
+    lines = trials.read_text().splitlines()
+    with_ghosts = folder / "ghosts.txt"
+    with_ghosts.write_text("\n".join(lines + ["spkA/a1 ghost/g1 nontarget", "ghost/g2 spkB/b1 nontarget"]) + "\n")
+    verified = spk("verify", "--trials", with_ghosts, "--embeddings", folder / "emb", "--out", folder / "s.parquet",
+                   "--json")
+    assert verified.exit_code == 0, verified.output
+    report = evaluate_json("--embeddings", folder / "emb", "--trials", with_ghosts)
+    assert report["counts"]["trials"] == json.loads(verified.stdout)["scored"] == len(lines)
+    assert report["counts"]["skipped_trials"] == 2 and report["eer"] == 0
+    assert any("2 of 192 trials name ids that are not in" in note and "ghost/g1" in note for note in report["notes"])
+    result = spk("evaluate", "verification", "--embeddings", folder / "emb", "--trials", with_ghosts, "--out",
+                 folder / "eval")
+    assert result.exit_code == 0, result.output
+    assert "trials skipped (id not in the store)" in result.stdout and "2 of 192 trials" in result.stdout
+    assert json.loads((folder / "eval" / "report.json").read_text())["counts"]["skipped_trials"] == 2
+    assert "| trials skipped (id not in the store) | 2 |" in (folder / "eval" / "report.md").read_text()
+
+
+def test_strict_refuses_unknown_trial_ids_with_one_line(separated):
     folder, _ = separated
     (folder / "bad.txt").write_text("spkA/a1 spkA/a2 target\nspkA/a1 ghost/g1 nontarget\n")
-    result = spk("evaluate", "verification", "--embeddings", folder / "emb", "--trials", folder / "bad.txt")
+    result = spk("evaluate", "verification", "--embeddings", folder / "emb", "--trials", folder / "bad.txt", "--strict")
     assert result.exit_code == 6
     assert "1 of 2 trials name ids that are not in" in result.output and "ghost/g1" in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_scorable_trial_exits_6(separated):
+    folder, _ = separated
+    (folder / "ghosts.txt").write_text("ghost/g1 ghost/g2 target\nghost/g1 ghost/g3 nontarget\n")
+    result = spk("evaluate", "verification", "--embeddings", folder / "emb", "--trials", folder / "ghosts.txt")
+    assert result.exit_code == 6 and "none of the trials' ids are in" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_out_under_a_file_fails_before_any_work(separated, monkeypatch):
+    from speakembed.pipelines import evaluate_verification as pipeline
+
+    folder, trials = separated
+    (folder / "a_file").write_text("not a folder")
+    monkeypatch.setattr(pipeline, "read_store", lambda *_: pytest.fail("read the store before checking --out"))
+    result = spk("evaluate", "verification", "--embeddings", folder / "emb", "--trials", trials, "--out",
+                 folder / "a_file" / "eval")
+    assert result.exit_code == 8 and "cannot create the output folder" in result.output
 
 
 def test_unlabelled_or_single_class_trials_exit_6(separated, tmp_path):

@@ -121,6 +121,25 @@ def test_corrupt_file_is_a_failure_and_rerun_is_a_no_op(tmp_path):
     assert len(read_features(out)) == 5
 
 
+def test_folder_follows_symlinked_speaker_folders_and_records_empty_files(tmp_path):
+    """A speaker folder that is a symlink is read like any other (a link back to the root ends);
+    a 0-byte file is recorded as reason 'empty', not 'unreadable'."""
+    root, elsewhere, out = tmp_path / "voices", tmp_path / "elsewhere", tmp_path / "prep"
+    for utt in range(2):
+        voice(root / "A" / f"{utt}.wav", "A")
+        voice(elsewhere / "B" / f"{utt}.wav", "B")
+    (root / "B").symlink_to(elsewhere / "B", target_is_directory=True)
+    (root / "A" / "again").symlink_to(root, target_is_directory=True)  # a loop
+    (root / "A" / "zero.wav").write_bytes(b"")
+    result = preprocess("folder", root, out)
+    assert "1 recordings not used (1 empty)" in result.stdout
+    segments = read_table(out / "segments.parquet", "segments")
+    assert sorted(segments["segment_id"]) == ["A/0.wav", "A/1.wav", "B/0.wav", "B/1.wav"]
+    assert sorted(set(segments["speaker"])) == ["A", "B"]
+    failures = read_table(out / "failures.parquet", "failures")
+    assert failures[["item_id", "reason"]].values.tolist() == [["A/zero.wav", "empty"]]
+
+
 def test_interrupted_run_leaves_no_finished_store(tmp_path, monkeypatch):
     from speakembed.pipelines import preprocess as pipeline
 
@@ -182,10 +201,11 @@ def test_commonvoice_mp3_filters_and_gender(tmp_path):
     (lambda tmp: ["preprocess", "librispeech", tmp / "empty", "--out", tmp / "o"], 3, "<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac"),
     (lambda tmp: ["preprocess", "commonvoice", tmp / "empty", "--out", tmp / "o"], 3, "no validated.tsv"),
     (lambda tmp: ["preprocess", "folder", tmp / "empty", "--out", tmp / "o", "--frontend", "mfcc"], 2, "is not one of"),
-    (lambda tmp: ["preprocess", "folder", tmp / "empty", "--out", tmp / "no" / "dir"], 8, "does not exist"),
-], ids=["unknown-corpus", "missing-root", "no-audio-in-layout", "commonvoice-without-tsv", "unknown-frontend", "missing-out-parent"])
+    (lambda tmp: ["preprocess", "folder", tmp / "empty", "--out", tmp / "a_file" / "o"], 8, "cannot create the output folder"),
+], ids=["unknown-corpus", "missing-root", "no-audio-in-layout", "commonvoice-without-tsv", "unknown-frontend", "out-under-a-file"])
 def test_bad_input_gets_one_line_error_and_exit_code(tmp_path, make_args, code, message):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("not a folder")
     result = spk(*make_args(tmp_path))
     assert result.exit_code == code, result.output
     assert message in result.output

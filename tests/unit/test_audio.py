@@ -97,3 +97,24 @@ def test_m4a_decodes_through_ffmpeg(tmp_path):
         load_audio(tmp_path / "bad.m4a")
     with pytest.raises(UnreadableAudioError, match="ffprobe cannot read"):
         audio.audio_info(tmp_path / "bad.m4a")
+
+
+def test_empty_files_are_unusable_and_truncated_ones_unreadable(tmp_path):
+    """0 bytes and a header with zero frames are 'empty' (exit 5); a cut-off file is unreadable (exit 4)."""
+    (tmp_path / "zero.wav").write_bytes(b"")
+    (tmp_path / "zero.m4a").write_bytes(b"")  # refused before ffmpeg is even looked for
+    for name in ("zero.wav", "zero.m4a"):
+        for read in (load_audio, audio.audio_info, lambda path: list(stream_audio(path))):
+            with pytest.raises(UnusableAudioError, match="0 bytes") as caught:
+                read(tmp_path / name)
+            assert caught.value.reason == "empty" and caught.value.exit_code == 5
+    soundfile.write(tmp_path / "frameless.wav", np.zeros(0, np.float32), 16000)
+    assert len(load_audio(tmp_path / "frameless.wav")) == 0
+    with pytest.raises(UnusableAudioError) as caught:
+        audio.check_usable(load_audio(tmp_path / "frameless.wav"), 16000, "frameless.wav", 0.5)
+    assert caught.value.reason == "empty"
+    soundfile.write(tmp_path / "whole.wav", tone(300, 1.0, 16000), 16000)
+    (tmp_path / "truncated.wav").write_bytes((tmp_path / "whole.wav").read_bytes()[:30])
+    with pytest.raises(UnreadableAudioError) as caught:
+        load_audio(tmp_path / "truncated.wav")
+    assert caught.value.exit_code == 4

@@ -147,3 +147,17 @@ def test_interrupted_writer_leaves_previous_store_and_no_temporary(tmp_path):
             raise RuntimeError("interrupted")
     assert read_features(tmp_path).segment_ids == ["a"]
     assert [path.name for path in tmp_path.iterdir()] == ["features.zarr"]
+
+
+def test_folder_follows_symlinked_speakers_and_files_and_ends_a_loop(tmp_path):
+    store, root = tmp_path / "store", tmp_path / "corpus"
+    touch(store, "carol/c1.wav", "carol/deep/c2.flac", "dave.wav")
+    touch(root, "alice/a.wav")
+    (root / "carol").symlink_to(store / "carol", target_is_directory=True)  # a linked speaker folder
+    (root / "bob").mkdir()
+    (root / "bob" / "b.wav").symlink_to(store / "dave.wav")  # a linked file
+    (root / "alice" / "up").symlink_to(root, target_is_directory=True)  # a loop back to the root
+    (root / "bob" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")  # dangling: passed over
+    corpus = read_corpus("folder", root)
+    assert [(u.recording_id, u.speaker) for u in corpus.utterances] == [
+        ("alice/a.wav", "alice"), ("bob/b.wav", "bob"), ("carol/c1.wav", "carol"), ("carol/deep/c2.flac", "carol")]
