@@ -75,9 +75,11 @@ spk evaluate verification --embeddings STORE --trials LIST [--speakers FILE] [--
 spk evaluate verification --scores scores.parquet [--embeddings STORE] [--out DIR] [--json]
 
 STORE is the output folder of `spk embed` (or its embeddings.zarr). LIST is any trial list `spk verify`
-reads (Kaldi, VoxCeleb, an 'enroll test label' TSV, a trials.parquet); every trial must be labelled and
-its ids found in the store (by the `spk verify` rules). Or give a scores.parquet with a label column, as
-`spk verify --trials ... --out` writes. minDCF is normalised, C_miss = C_fa = 1, at p_target 0.01 and 0.05.
+reads (Kaldi, VoxCeleb, an 'enroll test label' TSV, a trials.parquet); every trial must be labelled.
+Trials are scored as `spk verify --trials` scores them: those naming an id that is not in the store
+(an item that failed to embed) are skipped and counted; --strict refuses such a list instead. Or give
+a scores.parquet with a label column, as `spk verify --trials ... --out` writes. minDCF is normalised,
+C_miss = C_fa = 1, at p_target 0.01 and 0.05.
 
 Retrieval and distances use every valid embedding of STORE with a known speaker, from --speakers FILE
 (a TSV/CSV with an id column and a speaker column, or a segments.parquet); without it, the speaker is
@@ -96,15 +98,17 @@ def verification(
                                             help="Id column of --speakers; default: item_id, utt_id, segment_id or path."),
     speaker_column: Optional[str] = typer.Option(None, "--speaker-column",
                                                  help="Speaker column of --speakers; default: speaker."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse trials naming ids not in the store (default: skip them)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write the report and pictures into."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    from speakembed.pipelines import evaluate as pipeline
+    from speakembed.pipelines import evaluate_verification as pipeline
 
     _check_verification_inputs(embeddings, trials, scores, speakers)
     with user_errors():
         report = pipeline.evaluate_verification(embeddings=embeddings, trials=trials, scores=scores, speakers=speakers,
-                                                id_column=id_column, speaker_column=speaker_column)
+                                                id_column=id_column, speaker_column=speaker_column, strict=strict,
+                                                out_dir=out)  # a bad --out fails before any work
         if out is not None:
             pipeline.write_verification_report(report, out)
     if as_json:
