@@ -10,6 +10,7 @@ import typer
 
 from speakembed.commands import options
 from speakembed.console import stdout, user_errors
+from speakembed.pipelines.base.outputs import prepare_output_folder
 
 app = typer.Typer(help="Score system outputs against references.", no_args_is_help=True)
 
@@ -30,13 +31,15 @@ def diarisation(
     collar: float = typer.Option(0.25, "--collar", min=0.0,
                                  help="Seconds left unscored on each side of every reference boundary (±)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write report.json and report.md into."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: bool = options.AS_JSON,
     allow_missing: bool = typer.Option(False, "--allow-missing",
                                        help="Score reference recordings absent from the hypothesis as all missed."),
 ) -> None:
-    from speakembed.pipelines import evaluate as pipeline
+    from speakembed.pipelines import evaluate_diarisation as pipeline
 
     with user_errors():
+        if out is not None:  # refuse an unwritable --out before the work, not after
+            prepare_output_folder(out)
         report = pipeline.evaluate_diarisation(reference, hypothesis, collar_s=collar, allow_missing=allow_missing)
         if out is not None:
             pipeline.write_report(report, out)
@@ -100,7 +103,7 @@ def verification(
                                                  help="Speaker column of --speakers; default: speaker."),
     strict: bool = typer.Option(False, "--strict", help="Refuse trials naming ids not in the store (default: skip them)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write the report and pictures into."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: bool = options.AS_JSON,
 ) -> None:
     from speakembed.pipelines import evaluate_verification as pipeline
 
@@ -183,6 +186,8 @@ def clone(
                                       refine_with=options.encoder_names(refine_with), match_pitch=match_pitch, wer=wer)
     names = [name.strip() for name in speakers.split(",") if name.strip()] if speakers else None
     with user_errors(), progress_bar(not quiet) as progress:
+        if out is not None:  # refuse an unwritable --out before minutes of synthesis, not after
+            prepare_output_folder(out)
         report = pipeline.run(data, names, config=config, progress=progress)
         if out is not None:
             pipeline.write_report(report, out)

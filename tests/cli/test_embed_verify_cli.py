@@ -142,7 +142,7 @@ def test_verify_pair_on_example_voices_with_default_silero_vad():
     different = spk("verify", EXAMPLES / "audio" / "slt_1.flac", EXAMPLES / "audio" / "awb_1.flac", "--json")
     assert same.exit_code == 0 and different.exit_code == 0, same.output + different.output
     same, different = json.loads(same.stdout), json.loads(different.stdout)
-    assert set(same) == {"score", "threshold", "same_speaker", "encoder"}
+    assert set(same) == {"score", "threshold", "same_speaker", "encoder", "vad_fallback"}
     assert same["same_speaker"] is True and different["same_speaker"] is False
     assert same["score"] > different["score"]
     override = json.loads(spk("verify", EXAMPLES / "audio" / "slt_1.flac", EXAMPLES / "audio" / "slt_2.flac",
