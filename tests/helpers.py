@@ -13,6 +13,7 @@ from speakembed.main import app
 from speakembed.pipelines.data.features import write_features
 from speakembed.pipelines.data.manifests import write_table
 
+REPOSITORY = Path(__file__).resolve().parents[1]  # the repository root
 runner = CliRunner()
 
 

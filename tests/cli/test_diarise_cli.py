@@ -9,20 +9,14 @@ import numpy as np
 import pytest
 import soundfile
 import synth
-from typer.testing import CliRunner
 
-from speakembed.main import app
 from speakembed.pipelines.evaluate_diarisation import evaluate_diarisation
 from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.data.rttm import read_rttm
+from helpers import spk
 
 RATE = 16000
 TURNS = ["A", "C", "A", "C", "A", "C"]
-runner = CliRunner()
-
-
-def spk(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 @pytest.fixture(scope="module")

@@ -2,25 +2,18 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-from typer.testing import CliRunner
 
 from speakembed import __version__
-from speakembed.main import app
 from speakembed.pipelines.data.manifests import read_table, write_table
 from speakembed.pipelines.data.stores import read_store
+from helpers import REPOSITORY, spk
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
-runner = CliRunner()
-
-
-def spk(*args: str):
-    return runner.invoke(app, [str(arg) for arg in args])
+EXAMPLES = REPOSITORY / "examples"
 
 
 def test_version_and_help():

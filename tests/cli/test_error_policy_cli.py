@@ -4,14 +4,13 @@ exit 2, and an output that cannot be written fails before the work with exit 8 a
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from speakembed.pipelines.base.errors import EXIT_CODES
-from helpers import spk
+from helpers import REPOSITORY, spk
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = REPOSITORY / "README.md"
 
 
 def _readme_exit_codes() -> dict[int, str]:

@@ -5,16 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from speakembed.main import app
 from speakembed.pipelines.data.rttm import write_rttm
-
-runner = CliRunner()
-
-
-def spk(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
+from helpers import spk
 
 
 def rttm(path: Path, *turns: tuple[str, float, float, str]) -> Path:

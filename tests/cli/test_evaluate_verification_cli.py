@@ -8,19 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from speakembed.main import app
 from speakembed.pipelines.data.manifests import write_table
 from speakembed.pipelines.data.stores import EmbeddingStore, write_store
+from helpers import spk
 
-runner = CliRunner()
 SPEAKERS = ("spkA", "spkB", "spkC", "spkD")
 PLOTS = ("det.png", "scores.png", "embeddings_2d.png")
-
-
-def spk(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 def make_store(folder: Path, spread: float, per_speaker: int = 5, seed: int = 0, speakers=SPEAKERS) -> list[str]:

@@ -8,19 +8,13 @@ import pandas as pd
 import pytest
 import soundfile
 import synth
-from typer.testing import CliRunner
 
-from speakembed.main import app
 from speakembed.pipelines.data.features import read_features
 from speakembed.pipelines.data.manifests import read_table
+from helpers import spk
 
-runner = CliRunner()
 RATE = 16000
 SPEAKERS = ("A", "B", "C")
-
-
-def spk(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 def voice(path: Path, speaker: str, duration_s: float = 1.5, format: str | None = None) -> Path:

@@ -9,8 +9,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from helpers import REPOSITORY
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPOSITORY  # the repository root
 PACKAGES = {"speakembed_cli": "speakembed", "pipelines": "speakembed.pipelines", "models": "speakembed.models"}
 CLI_PREFIXES = ("speakembed.main", "speakembed.commands", "speakembed.console")
 

@@ -1,6 +1,5 @@
 """Our LSTM encoder, frontend and windowing against Resemblyzer's own code and weights."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,9 @@ from speakembed.models.frontend import MelFrontend, slaney_mel_filterbank
 from speakembed.models.registry import load_encoder
 from speakembed.models.windows import plan_partial_windows
 from speakembed.pipelines.audio.decode import load_audio, normalize_loudness
+from helpers import REPOSITORY
 
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "audio").glob("*.flac"))
+EXAMPLES = sorted((REPOSITORY / "examples" / "audio").glob("*.flac"))
 resemblyzer = pytest.importorskip("resemblyzer", reason="parity needs resemblyzer (pip install --no-deps resemblyzer)")
 librosa = pytest.importorskip("librosa")
 

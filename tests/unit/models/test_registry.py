@@ -8,7 +8,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +17,6 @@ from speakembed.models.registry import EncoderSpec, Training
 from speakembed.pipelines.base.errors import UsageError
 from speakembed.pipelines.training.config import TrainConfig, load_config
 
-REPOSITORY = Path(__file__).parents[2]
 
 
 def test_every_encoder_has_a_spec_with_a_frontend():
