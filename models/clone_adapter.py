@@ -35,10 +35,12 @@ class StyleAdapter(nn.Module):
         self.log_factor = nn.Linear(hidden, 1)
 
     def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Speaker embeddings (N, D) -> (mixture logits over the stock voices (N, voices), log resampling factors (N,) bounded by MAX_LOG_FACTOR)."""
         hidden = self.body(embeddings)
         return self.mixture(hidden), MAX_LOG_FACTOR * torch.tanh(self.log_factor(hidden).squeeze(-1))
 
     def config(self) -> dict:
+        """The constructor arguments (config.json of the adapter folder)."""
         return {"embedding_size": self.embedding_size, "voices": self.voices, "hidden": self.hidden,
                 "encoder": self.encoder}
 

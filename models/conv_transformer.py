@@ -107,6 +107,7 @@ class LearnedPositions(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Initialise the position table from N(0, 0.02^2)."""
         nn.init.normal_(self.table, std=0.02)
 
     def forward(self, steps: int) -> torch.Tensor:
@@ -160,6 +161,7 @@ class ConvTransformerEncoder(nn.Module):
 
     @property
     def max_frames(self) -> int:
+        """Longest input in feature frames that the position table covers."""
         return self._config["max_frames"]
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

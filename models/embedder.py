@@ -32,10 +32,12 @@ class SpeakerEmbedder:
 
     @property
     def encoder_id(self) -> str:
+        """`name@hash`: the encoder family and the first 12 hex digits of its weights' sha256."""
         return f"{self.spec.name}@{self.weights_sha256[:12]}"
 
     @property
     def embedding_size(self) -> int:
+        """Size D of the embeddings."""
         return self.spec.embedding_size
 
     def features(self, waveform: np.ndarray) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 
 @dataclass(frozen=True)
 class MelConfig:
+    """Mel frontend parameters: sample rate (Hz), window and hop (ms), bands, and whether features are log-compressed."""
     sample_rate: int = 16000
     window_ms: float = 25.0
     hop_ms: float = 10.0
@@ -24,13 +25,16 @@ class MelConfig:
 
     @property
     def n_fft(self) -> int:
+        """FFT size in samples (the window length)."""
         return int(self.sample_rate * self.window_ms / 1000)
 
     @property
     def hop_length(self) -> int:
+        """Hop in samples."""
         return int(self.sample_rate * self.hop_ms / 1000)
 
     def to_dict(self) -> dict:
+        """The parameters as JSON-ready values (store attrs, config.json)."""
         return asdict(self)
 
 
@@ -78,10 +82,12 @@ class MelFrontend(torch.nn.Module):
         self.register_buffer("mel_filters", torch.from_numpy(filters), persistent=False)
 
     def num_frames(self, num_samples: int) -> int:
+        """Frames produced for `num_samples` samples."""
         return 1 + num_samples // self.config.hop_length
 
     @torch.no_grad()
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Waveforms (..., samples) -> mel features (..., frames, n_mels)."""
         spectrum = torch.stft(
             waveforms,
             n_fft=self.config.n_fft,
@@ -129,11 +135,13 @@ class WhisperFrontend(torch.nn.Module):
         self.config = WHISPER_MEL
 
     def num_frames(self, num_samples: int) -> int:
+        """Frames produced for `num_samples` samples (10 ms hop)."""
         return num_samples // self.config.hop_length
 
     @torch.no_grad()
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         # The zeros stand in for the 30 s padding: the last frames see silence, not reflected audio.
+        """Waveforms (..., samples) at 16 kHz -> Whisper log-mel (..., frames, 80), only the frames the audio covers."""
         padded = torch.nn.functional.pad(waveform, (0, self.config.n_fft))
         return whisper_log_mel(padded)[..., : self.num_frames(waveform.shape[-1])].transpose(-1, -2)
 

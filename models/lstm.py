@@ -21,5 +21,6 @@ class LSTMEncoder(nn.Module):
         self.linear = nn.Linear(hidden_size, embedding_size)
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        """Mel frames (batch, frames, n_mels) -> unit embeddings (batch, embedding_size)."""
         _, (hidden, _) = self.lstm(mels)
         return l2_normalize(torch.relu(self.linear(hidden[-1])))

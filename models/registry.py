@@ -367,6 +367,7 @@ def encoder_spec(name: str) -> EncoderSpec:
 
 
 def trainable_names() -> tuple[str, ...]:
+    """Names of the encoder families `spk train` can train."""
     return tuple(name for name, spec in family_specs().items() if spec.training is not None)
 
 
@@ -414,6 +415,7 @@ ENCODERS: Mapping[str, EncoderSpec] = _Encoders()
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 hex digest of the file at `path`."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -90,6 +90,7 @@ class WhisperSpeakerEncoder(nn.Module):
 
     @property
     def embedding_size(self) -> int:
+        """Size D of the embeddings (the head's output, or d_model without a head)."""
         return embedding_size_of(self._config)
 
     @property

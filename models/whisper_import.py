@@ -61,6 +61,7 @@ class EncoderFolder:
 
     @property
     def weights(self) -> Path:
+        """Path of the converted encoder's weights file."""
         return self.path / WEIGHTS
 
 

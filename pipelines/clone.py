@@ -48,6 +48,7 @@ FACTOR_RANGE = (0.82, 1.22)  # resampling factors the adapter may predict (exp(+
 
 @dataclass(frozen=True)
 class CloneConfig:
+    """Settings of `spk clone`: conditioning encoder, adapter, Kokoro files, VAD, speed, seed, the --refine search and pitch matching."""
     encoder: str = DEFAULT_ENCODER
     checkpoint: str | None = None  # a `spk train` checkpoint instead of the named encoder
     adapter: str | None = None  # adapter folder; default: the shipped one for the encoder
@@ -78,6 +79,7 @@ class Voice:
         return (*np.round(self.weights, 6).tolist(), round(self.factor, 6), round(self.pitch, 6))
 
     def describe(self, names: list[str]) -> str:
+        """A one-line description: the stock voices mixed (weight >= 0.01, heaviest first), resampling factor and pitch ratio."""
         parts = [f"{name} {weight:.2f}" for name, weight in sorted(zip(names, self.weights), key=lambda p: -p[1]) if weight >= 0.01]
         return ", ".join(parts) + f"; factor {self.factor:.3f}; pitch {self.pitch:.3f}"
 
@@ -95,6 +97,7 @@ class Reference:
 
 @dataclass
 class CloneResult:
+    """What `clone` wrote: the output path, its duration (s), synthesis time (s), the voice, stock names, the similarity to the reference and the sentences."""
     out_path: Path
     duration_s: float
     synthesis_s: float  # wall time of the synthesis alone (real-time factor = synthesis_s / duration_s)
@@ -117,6 +120,7 @@ class Cloner:
 
     @classmethod
     def load(cls, config: CloneConfig = CloneConfig()) -> "Cloner":
+        """Load the conditioning encoder, the adapter, Kokoro and (with a --refine search) the --refine-with encoders once."""
         from speakembed.models.clone_adapter import load_adapter
         from speakembed.models.registry import load_encoder
 
@@ -136,6 +140,7 @@ class Cloner:
 
     @property
     def voice_names(self) -> list[str]:
+        """Names of the stock voices the adapter mixes, in its weight order."""
         return list(self.adapter.voices)
 
     def analyse_reference(self, references: list[str | Path]) -> Reference:

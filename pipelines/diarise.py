@@ -67,6 +67,7 @@ RECORDING_SUFFIXES = (".rttm", ".png", ".html")  # what one recording may write,
 
 @dataclass(frozen=True)
 class DiariseConfig:
+    """Settings of `spk diarise`: encoder, VAD, window hop and decoding parameters, the unknown threshold, speaker-count bounds and whether to write views."""
     encoder: str = DEFAULT_ENCODER
     checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "hybrid"  # Silero + energy edges: the fewest missed words on the dev meetings
@@ -90,6 +91,7 @@ class DiariseConfig:
 
 @dataclass
 class RecordingResult:
+    """One diarised recording: its id and RTTM id, duration and speech (s), speakers, number of segments and elapsed time (s)."""
     recording_id: str  # the file name without its extension
     rttm_id: str  # the same without whitespace (see data.rttm.rttm_names)
     duration_s: float
@@ -101,6 +103,7 @@ class RecordingResult:
 
 @dataclass
 class DiariseReport:
+    """What a `spk diarise` run did: mode, encoder, output folder, per-recording results and the failure count."""
     out_dir: Path
     encoder: str
     mode: str  # "reference" or "clustering"
@@ -109,6 +112,7 @@ class DiariseReport:
     outputs: list[str] = field(default_factory=list)  # names of the files this run wrote in out_dir
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready values (report.json)."""
         return {"out_dir": str(self.out_dir), "encoder": self.encoder, "mode": self.mode, "failures": self.failures,
                 "recordings": [asdict(recording) for recording in self.recordings], "outputs": self.outputs}
 

@@ -41,6 +41,7 @@ _NOT_FINGERPRINTED = ("device", "files_per_batch", "chunk_size")  # change speed
 
 @dataclass(frozen=True)
 class EmbedConfig:
+    """Settings of `spk embed`: encoder/checkpoint, VAD, device, files per batch, maximum duration (s), shard and chunk size."""
     encoder: str = DEFAULT_ENCODER
     checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "silero"
@@ -56,15 +57,18 @@ class EmbedConfig:
 
     @property
     def part_suffix(self) -> str:
+        """The store name suffix of a shard (`.shard-I-of-N`), empty without --shard."""
         return f".shard-{self.shard[0]}-of-{self.shard[1]}" if self.shard else ""
 
     def fingerprint(self) -> str:
+        """sha256 of the settings that change the embeddings (not device or batching): a store made with other ones is redone."""
         settings = {key: value for key, value in asdict(self).items() if key not in _NOT_FINGERPRINTED}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
 class EmbedReport:
+    """What `spk embed` did: output folder, encoder id, items embedded / failed / reused / embedded without VAD, seconds of speech, elapsed time (s), whether it was already up to date."""
     out_dir: Path
     encoder: str
     num_items: int
@@ -79,13 +83,16 @@ class EmbedReport:
 
     @property
     def store_path(self) -> Path:
+        """The finished embeddings store."""
         return self.out_dir / f"embeddings{self.part_suffix}.zarr"
 
     @property
     def failures_path(self) -> Path:
+        """failures.parquet beside the store."""
         return self.out_dir / f"failures{self.part_suffix}.parquet"
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready values (`--json`, report.json)."""
         return {**asdict(self), "out_dir": str(self.out_dir)}
 
 

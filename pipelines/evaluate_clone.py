@@ -52,6 +52,7 @@ SENTENCES = [
 
 @dataclass(frozen=True)
 class CloneEvalConfig:
+    """Settings of `spk evaluate clone`: conditioning encoder, judge, adapter, --refine search, pitch matching and WER."""
     encoder: str = "lstm"  # conditions the TTS (the clone adapter's encoder)
     judge: str = "conv-transformer"  # measures SECS; must differ from `encoder`
     adapter: str | None = None  # clone adapter folder; default: the shipped one for `encoder`
@@ -66,6 +67,7 @@ class CloneEvalConfig:
 
 @dataclass
 class SpeakerResult:
+    """One evaluated speaker: its reference, SECS of the clone, of the nearest stock voice (named) and of its own other recordings (ceiling), and the voice chosen."""
     speaker: str
     reference: str
     secs_clone: float
@@ -77,6 +79,7 @@ class SpeakerResult:
 
 @dataclass
 class CloneEvalReport:
+    """Per-speaker results, mean SECS (clone, nearest stock, ceiling), WER, real-time factor, judge and encoder ids, settings and notes."""
     config: dict
     speakers: list[SpeakerResult]
     mean_secs_clone: float
@@ -176,12 +179,14 @@ def _word_error_rate(transcripts: list[tuple[str, np.ndarray]], progress: Progre
 
 
 def write_report(report: CloneEvalReport, out_dir: str | Path) -> list[Path]:
+    """Write report.json and report.md into `out_dir` (created with its parents); returns both paths."""
     out_dir = prepare_output_folder(out_dir)
     return [write_text_atomically(out_dir / "report.json", json.dumps(asdict(report), indent=2) + "\n"),
             write_text_atomically(out_dir / "report.md", markdown(report))]
 
 
 def markdown(report: CloneEvalReport) -> str:
+    """The report as a markdown table (per speaker and mean)."""
     lines = ["# spk evaluate clone", "",
              f"Conditioning encoder {report.encoder_id}; SECS judged by {report.judge_id}; refine {report.config['refine']}"
              + (f" (search also asks {', '.join(report.config['refine_with'])})" if report.config['refine'] and report.config['refine_with'] else "")

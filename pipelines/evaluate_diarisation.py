@@ -54,12 +54,14 @@ class ErrorBreakdown:
         return 100.0 * seconds / self.reference_s if self.reference_s > 0 else 0.0
 
     def to_dict(self) -> dict:
+        """The breakdown as JSON-ready values."""
         return {**asdict(self), "missed_pct": self.percent(self.missed_s),
                 "false_alarm_pct": self.percent(self.false_alarm_s), "confusion_pct": self.percent(self.confusion_s)}
 
 
 @dataclass(frozen=True)
 class RecordingScores:
+    """DER (no collar and with collar), its components, JER, purity, coverage and speaker counts of one recording."""
     recording_id: str
     full: ErrorBreakdown  # no collar, overlap scored
     collar: ErrorBreakdown  # ±collar_s around reference boundaries unscored, overlap scored
@@ -75,6 +77,7 @@ class RecordingScores:
         return self.hypothesis_speakers - self.reference_speakers
 
     def to_dict(self) -> dict:
+        """The scores as JSON-ready values."""
         return {"recording_id": self.recording_id, "der": self.full.der, "der_collar": self.collar.der,
                 "jer": self.jer, "purity": self.purity, "coverage": self.coverage,
                 "reference_speakers": self.reference_speakers, "hypothesis_speakers": self.hypothesis_speakers,
@@ -84,6 +87,7 @@ class RecordingScores:
 
 @dataclass(frozen=True)
 class OverallScores:
+    """The same metrics accumulated over all recordings (long recordings weigh more)."""
     full: ErrorBreakdown
     collar: ErrorBreakdown
     jer: float  # accumulated over every reference speaker of every recording
@@ -93,6 +97,7 @@ class OverallScores:
     exact_speaker_counts: int  # recordings whose speaker count is right
 
     def to_dict(self) -> dict:
+        """The scores as JSON-ready values."""
         return {"der": self.full.der, "der_collar": self.collar.der, "jer": self.jer, "purity": self.purity,
                 "coverage": self.coverage, "speaker_count_mae": self.speaker_count_mae,
                 "exact_speaker_counts": self.exact_speaker_counts,
@@ -101,6 +106,7 @@ class OverallScores:
 
 @dataclass(frozen=True)
 class DiarisationReport:
+    """Per-recording and overall scores, the collar used and the recordings missing from the hypothesis."""
     reference: str
     hypothesis: str
     collar_s: float  # half width: ±collar_s seconds around each reference boundary
@@ -109,6 +115,7 @@ class DiarisationReport:
     missing_hypotheses: list[str]  # recordings scored with an empty hypothesis (allow_missing)
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready values (report.json)."""
         return {"reference": self.reference, "hypothesis": self.hypothesis, "collar_s": self.collar_s,
                 "num_recordings": len(self.recordings), "missing_hypotheses": self.missing_hypotheses,
                 "overall": self.overall.to_dict(), "recordings": [scores.to_dict() for scores in self.recordings]}

@@ -48,6 +48,7 @@ class VerificationInputs:
 
 @dataclass(frozen=True)
 class TrialMetrics:
+    """EER, its threshold, minDCF per prior and trial counts of a scored trial list."""
     eer: EqualErrorRate
     costs: tuple[DetectionCost, ...]  # one per P_TARGETS prior
     trials: int  # trials scored
@@ -55,6 +56,7 @@ class TrialMetrics:
     skipped: int | None = None  # trials of the list left out: an id is not in the store (None: from scores)
 
     def to_dict(self) -> dict:
+        """The metrics as JSON-ready values (NaN as None)."""
         return {"eer": self.eer.eer, "eer_pct": 100 * self.eer.eer, "eer_threshold": self.eer.threshold,
                 "min_dcf": {f"{cost.p_target:g}": {"min_dcf": cost.min_dcf, "threshold": _finite(cost.threshold)}
                             for cost in self.costs}}
@@ -62,6 +64,7 @@ class TrialMetrics:
 
 @dataclass(frozen=True)
 class EmbeddingMetrics:
+    """Top-k speaker retrieval and intra/inter-speaker cosine distances of labelled embeddings."""
     retrieval: RetrievalAccuracy  # each embedding against all other embeddings, by cosine
     distances: SpeakerDistances
     embeddings: int  # valid embeddings with a known speaker
@@ -69,6 +72,7 @@ class EmbeddingMetrics:
     without_speaker: int  # valid embeddings left out: their speaker is unknown
 
     def to_dict(self) -> dict:
+        """The metrics as JSON-ready values (NaN as None)."""
         return {"retrieval": {**{f"top{k}": _finite(value) for k, value in self.retrieval.accuracy.items()},
                               "queries": self.retrieval.queries, "skipped": self.retrieval.skipped},
                 "distances": {"intra": _finite(self.distances.intra), "inter": _finite(self.distances.inter),
@@ -89,6 +93,7 @@ class VerificationReport:
     plots: list[str] = field(default_factory=list)  # file names written by write_verification_report
 
     def counts(self) -> dict[str, int | None]:
+        """How many trials, targets, non-targets, skipped trials, embeddings and speakers were scored (None where absent)."""
         trials, space = self.trials, self.embedding_space
         return {"trials": trials.trials if trials else None, "targets": trials.targets if trials else None,
                 "nontargets": trials.trials - trials.targets if trials else None,
@@ -97,6 +102,7 @@ class VerificationReport:
                 "without_speaker": space.without_speaker if space else None}
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready values (report.json)."""
         return {"sources": self.sources, "counts": self.counts(),
                 **(self.trials.to_dict() if self.trials else dict.fromkeys(("eer", "eer_pct", "eer_threshold", "min_dcf"))),
                 **(self.embedding_space.to_dict() if self.embedding_space else {"retrieval": None, "distances": None}),

@@ -49,6 +49,7 @@ OUTPUTS = ("recordings.parquet", "segments.parquet", "failures.parquet")
 
 @dataclass(frozen=True)
 class PreprocessConfig:
+    """Settings of `spk preprocess`: VAD, frontend, dev/test split fractions, Common Voice filters and the retrieval clips per speaker."""
     vad: str = "silero"
     frontend: str = "lstm"
     dev_fraction: float = 0.1  # share of speakers, not of utterances
@@ -57,11 +58,13 @@ class PreprocessConfig:
     retrieval_per_speaker: int = 3  # recordings per held-out speaker in retrieval.tsv (0: no retrieval set)
 
     def fingerprint(self) -> str:
+        """sha256 of every setting: an output made with other ones is redone."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
 class PreprocessReport:
+    """What `spk preprocess` wrote: utterances and segments, per-split counts, failures, seconds of speech, the trial list, elapsed time (s), whether it was up to date."""
     out_dir: Path
     corpus: str
     num_utterances: int  # found in the corpus (after its filters)
@@ -76,13 +79,16 @@ class PreprocessReport:
 
     @property
     def features_path(self) -> Path:
+        """The features store (features.zarr)."""
         return self.out_dir / "features.zarr"
 
     @property
     def failures_path(self) -> Path:
+        """failures.parquet in the output folder."""
         return self.out_dir / "failures.parquet"
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready values (`--json`)."""
         return {**asdict(self), "out_dir": str(self.out_dir)}
 
 

@@ -53,6 +53,7 @@ TRAINER_STATE = "trainer_state.pt"
 
 @dataclass
 class TrainReport:
+    """What `spk train` did: steps, final loss, the dev EER, throughput (utterances/s) and the logged history."""
     out_dir: Path
     steps: int
     final_loss: float

@@ -30,6 +30,7 @@ FACTOR_LOSS_WEIGHT = 25.0  # log factors are ~0.1: weigh their squared error lik
 
 @dataclass(frozen=True)
 class AdapterConfig:
+    """Settings of `spk train clone-adapter`: conditioning encoder or checkpoint, steps, learning rate, hidden size, held-out fraction, VAD, seed, device."""
     encoder: str = DEFAULT_ENCODER
     checkpoint: str | None = None
     steps: int = 1500
@@ -43,6 +44,7 @@ class AdapterConfig:
 
 @dataclass
 class AdapterReport:
+    """What the adapter training did: output folder, voices and utterances seen, held-out voices and their weight / factor errors, encoder id."""
     out_dir: Path
     voices: int
     utterances: int
@@ -83,6 +85,7 @@ def run(corpus_dir: str | Path, out_dir: str | Path, *, config: AdapterConfig = 
 
 
 def read_voice_recipes(corpus_dir: Path) -> pd.DataFrame:
+    """voices.tsv of a synthetic corpus: each voice's stock-voice weights (the adapter's targets); raises InputNotFoundError without it."""
     path = corpus_dir / VOICES_TABLE
     if not path.is_file():
         raise InputNotFoundError(f"{path}: missing; make the corpus with recipes/synthetic/local/make_corpus.py")

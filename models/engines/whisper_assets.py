@@ -105,6 +105,7 @@ def _copy_into(out, sources: list[Path]) -> str:
 
 
 def sha256_of(paths: list[Path]) -> str:
+    """sha256 hex digest of the files `paths` read one after the other."""
     digest = hashlib.sha256()
     for block in _blocks(paths):
         digest.update(block)

@@ -43,10 +43,12 @@ class AudioInfo:
 
     @property
     def duration_s(self) -> float:
+        """Length in seconds (num_samples / sample_rate)."""
         return self.num_samples / self.sample_rate if self.sample_rate else 0.0
 
 
 def is_audio_file(path: Path) -> bool:
+    """Whether `path`'s extension is one of the audio formats spk reads (AUDIO_EXTENSIONS)."""
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 

@@ -28,6 +28,7 @@ class SpeechSamples(np.ndarray):
 
     @classmethod
     def of(cls, samples: np.ndarray, vad_fallback: bool) -> "SpeechSamples":
+        """`samples` (samples,) as float32 SpeechSamples carrying the `vad_fallback` flag."""
         speech = np.asarray(samples, dtype=np.float32).view(cls)
         speech.vad_fallback = vad_fallback
         return speech

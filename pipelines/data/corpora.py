@@ -68,10 +68,12 @@ class Corpus:
 
     @property
     def speakers(self) -> list[str]:
+        """The speaker labels of the corpus, sorted."""
         return sorted({utterance.speaker for utterance in self.utterances})
 
     @property
     def test_speakers(self) -> set[str]:
+        """Speakers named by the corpus's own trial list (its first path component), empty without one."""
         if self.trials is None:
             return set()
         ids = pd.concat([self.trials["enroll"], self.trials["test"]])

@@ -137,9 +137,11 @@ class FeatureStore:
 
     @property
     def n_mels(self) -> int:
+        """Feature bands per frame (the frontend's n_mels)."""
         return int(self._frames.shape[1])
 
     def num_frames(self, segment_id: str) -> int:
+        """Number of 10 ms frames of `segment_id`."""
         row = self._row(segment_id)
         return int(self.offsets[row + 1] - self.offsets[row])
 

@@ -21,6 +21,7 @@ VERSION_KEY = b"speakembed.version"
 
 @dataclass(frozen=True)
 class Schema:
+    """A parquet manifest's name, version and column dtypes (stamped into the file's key-value metadata)."""
     name: str
     version: int
     columns: dict[str, str]  # column -> pandas dtype

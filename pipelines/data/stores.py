@@ -54,6 +54,7 @@ class EmbeddingStore:
 
     @property
     def encoder(self) -> str:
+        """The encoder id (`name@weights-hash`) that made the embeddings."""
         return self.attrs.get("encoder", "unknown")
 
     def lookup(self) -> dict[str, int]:

@@ -15,6 +15,7 @@ LABELS = {"target": 1, "nontarget": 0, "1": 1, "0": 0}
 
 
 def read_trials(path: str | Path) -> pd.DataFrame:
+    """A trial list (Kaldi `enroll test target|nontarget`, VoxCeleb `1 enroll test`, an enroll/test/label TSV or trials.parquet) as a table enroll, test, label; InputNotFoundError / ManifestError for a missing or malformed list."""
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such trial list")

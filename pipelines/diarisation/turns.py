@@ -11,6 +11,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Turn:
+    """One speaker turn: start and end (s), the speaker's index (-1: unknown), a confidence in [0, 1], and whether it overlaps another turn."""
     start_s: float
     end_s: float
     speaker: int  # index into the speaker list; -1 is "unknown"

@@ -35,13 +35,16 @@ class WindowAnalysis:
 
     @property
     def duration_s(self) -> float:
+        """Length of the recording in seconds."""
         return self.num_samples / self.sample_rate
 
     @property
     def speech_s(self) -> float:
+        """Seconds of speech the VAD kept."""
         return sum(end - start for start, end in self.speech) / self.sample_rate
 
     def window_centres_s(self) -> np.ndarray:
+        """Centre time of every analysis window, (windows,) in seconds."""
         return (self.window_starts + self.window_samples / 2) / self.sample_rate
 
 

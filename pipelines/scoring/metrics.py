@@ -9,6 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EqualErrorRate:
+    """The EER (a fraction) and the score threshold at which false accepts equal misses."""
     eer: float  # fraction in [0, 1]
     threshold: float  # score at which false acceptance and false rejection rates cross
 
@@ -57,6 +58,7 @@ def equal_error_rate(scores: np.ndarray, labels: np.ndarray) -> EqualErrorRate:
 
 @dataclass(frozen=True)
 class DetectionCost:
+    """Normalised minimum detection cost at a target prior, and the threshold that reaches it."""
     min_dcf: float  # normalised minimum detection cost, in [0, 1] (1: no better than a fixed decision)
     threshold: float  # score at which the minimum is reached (accept when score >= threshold)
     p_target: float  # prior probability of a target trial the cost assumes
@@ -85,6 +87,7 @@ def min_detection_cost(scores: np.ndarray, labels: np.ndarray, p_target: float, 
 
 @dataclass(frozen=True)
 class RetrievalAccuracy:
+    """Top-k accuracy of finding another embedding of the same speaker by cosine, per k (fractions)."""
     accuracy: dict[int, float]  # k -> fraction of queries with a same-speaker item among their k nearest (NaN: no query)
     queries: int  # embeddings whose speaker has at least one other embedding
     skipped: int  # embeddings whose speaker has no other embedding: nothing to retrieve
@@ -92,6 +95,7 @@ class RetrievalAccuracy:
 
 @dataclass(frozen=True)
 class SpeakerDistances:
+    """Mean cosine distance (1 - cosine) of same-speaker pairs (intra) and different-speaker pairs (inter)."""
     intra: float  # mean cosine distance over all same-speaker pairs (NaN when there is none)
     inter: float  # mean cosine distance over all different-speaker pairs (NaN when there is none)
     intra_pairs: int

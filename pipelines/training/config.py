@@ -23,6 +23,7 @@ MERGED_SETTINGS = ("model", "augment")  # dict settings that later sources updat
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Every setting of `spk train` (encoder, model, batch P x K, crops, loss, optimiser, schedule, teacher, augmentation, checkpoints)."""
     encoder: str = "conv-transformer"
     model: dict = field(default_factory=dict)  # encoder constructor arguments (see models/)
     speakers_per_batch: int = 16  # N of GE2E's N x M batch (per process under DDP)
@@ -53,6 +54,7 @@ class TrainConfig:
     device: str | None = None
 
     def to_dict(self) -> dict:
+        """The settings as JSON-ready values (train_config.json, meta.json)."""
         return asdict(self)
 
 

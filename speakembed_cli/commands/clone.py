@@ -36,6 +36,7 @@ def clone(
     as_json: bool = options.AS_JSON,
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk clone`: speak text in the voice of reference recordings."""
     from speakembed.pipelines import clone as pipeline
     from speakembed.pipelines.audio.vad import VAD_METHODS
 

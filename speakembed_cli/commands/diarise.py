@@ -41,6 +41,7 @@ def diarise(
     device: str = options.DEVICE,
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk diarise`: who spoke when."""
     from speakembed.pipelines import diarise as pipeline
     from speakembed.pipelines.audio.vad import VAD_METHODS
 

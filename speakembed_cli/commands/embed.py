@@ -28,6 +28,7 @@ def embed(
     chunk_size: int = typer.Option(256, "--chunk-size", min=1, help="Items embedded between two writes of the store: what an interrupted run keeps for the next one."),
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk embed`: audio to an embeddings store."""
     from speakembed.pipelines import embed as pipeline
     from speakembed.pipelines.audio.vad import VAD_METHODS
 

@@ -35,6 +35,7 @@ def diarisation(
     allow_missing: bool = typer.Option(False, "--allow-missing",
                                        help="Score reference recordings absent from the hypothesis as all missed."),
 ) -> None:
+    """`spk evaluate diarisation`: DER, JER and more of RTTMs against a reference."""
     from speakembed.pipelines import evaluate_diarisation as pipeline
 
     with user_errors():
@@ -105,6 +106,7 @@ def verification(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write the report and pictures into."),
     as_json: bool = options.AS_JSON,
 ) -> None:
+    """`spk evaluate verification`: EER, minDCF and retrieval of embeddings or scores."""
     from speakembed.pipelines import evaluate_verification as pipeline
 
     _check_verification_inputs(embeddings, trials, scores, speakers)
@@ -177,6 +179,7 @@ def clone(
     as_json: bool = options.AS_JSON,
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk evaluate clone`: how close and intelligible clones are."""
     from dataclasses import asdict
 
     from speakembed.console import progress_bar

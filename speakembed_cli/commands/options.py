@@ -22,6 +22,7 @@ MATCH_PITCH = typer.Option(False, "--match-pitch/--no-match-pitch", help="Also s
 
 
 def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    """`value` if it is one of `choices`, else a click usage error naming `option` (exit 2)."""
     if value not in choices:
         raise typer.BadParameter(f"'{value}' is not one of: {', '.join(choices)}", param_hint=option)
     return value

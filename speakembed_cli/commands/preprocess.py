@@ -32,6 +32,7 @@ def preprocess(
                                                   help="commonvoice: keep at most this many clips per speaker."),
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk preprocess`: a corpus into manifests and features."""
     from speakembed.models.registry import frontend_names
     from speakembed.pipelines import preprocess as pipeline
     from speakembed.pipelines.audio.vad import VAD_METHODS

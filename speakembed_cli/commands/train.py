@@ -33,6 +33,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the latest checkpoint in OUT."),
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk train`: train an encoder (or the clone adapter)."""
     if target is not None:
         check_choice(target, ("clone-adapter",), "[clone-adapter]")
         _train_clone_adapter(data, out, encoder, steps, device, quiet)

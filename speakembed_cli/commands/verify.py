@@ -32,6 +32,7 @@ def verify(
     as_json: bool = options.AS_JSON,
     quiet: bool = options.QUIET,
 ) -> None:
+    """`spk verify`: same speaker or not, for a pair or a trial list."""
     from speakembed.pipelines import verify as pipeline
     from speakembed.pipelines.audio.vad import VAD_METHODS
 
