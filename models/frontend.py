@@ -87,7 +87,8 @@ class MelFrontend(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Waveforms (..., samples) -> mel features (..., frames, n_mels)."""
+        """Waveforms (..., samples) -> mel features (..., 1 + samples // hop_length, n_mels), float32:
+        linear power, or natural log of (power + 1e-6) when `config.log`."""
         spectrum = torch.stft(
             waveforms,
             n_fft=self.config.n_fft,
@@ -140,8 +141,8 @@ class WhisperFrontend(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Waveforms (..., samples) at 16 kHz -> Whisper log-mel (..., samples // 160, 80)."""
         # The zeros stand in for the 30 s padding: the last frames see silence, not reflected audio.
-        """Waveforms (..., samples) at 16 kHz -> Whisper log-mel (..., frames, 80), only the frames the audio covers."""
         padded = torch.nn.functional.pad(waveform, (0, self.config.n_fft))
         return whisper_log_mel(padded)[..., : self.num_frames(waveform.shape[-1])].transpose(-1, -2)
 

@@ -15,7 +15,11 @@ LABELS = {"target": 1, "nontarget": 0, "1": 1, "0": 0}
 
 
 def read_trials(path: str | Path) -> pd.DataFrame:
-    """A trial list (Kaldi `enroll test target|nontarget`, VoxCeleb `1 enroll test`, an enroll/test/label TSV or trials.parquet) as a table enroll, test, label; InputNotFoundError / ManifestError for a missing or malformed list."""
+    """The trials of a Kaldi, VoxCeleb, `enroll test label` or trials.parquet list as a table
+    enroll, test (string), label (Int8: 1 target, 0 non-target, <NA> unlabelled).
+
+    Raises InputNotFoundError for a missing file, ManifestError for an empty or malformed list.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such trial list")
