@@ -50,7 +50,7 @@ from speakembed.pipelines.base.errors import (
     UnusableAudioError,
     UsageError,
 )
-from speakembed.pipelines.data.failures import write_failures
+from speakembed.pipelines.data.failures import failure_row, write_failures
 from speakembed.pipelines.data.manifests import write_table
 from speakembed.pipelines.data.rttm import WHITESPACE, rttm_names
 from speakembed.pipelines.base.progress import Progress
@@ -176,7 +176,7 @@ def _write_run_outputs(report: DiariseReport, all_segments: list[pd.DataFrame], 
     """The tables of the whole run, then the removal of the previous run's leftovers, then report.json
     (last, so that an interrupted run leaves the previous report.json and its list of outputs)."""
     out_dir = report.out_dir
-    write_failures([_failure_row(recording_id, error) for recording_id, error in errors.items()],
+    write_failures([failure_row(recording_id, "diarise", error) for recording_id, error in errors.items()],
                    out_dir / "failures.parquet")
     report.failures = len(errors)
     write_table(pd.concat(all_segments or [_segments_table("", [], [])], ignore_index=True),
@@ -186,14 +186,6 @@ def _write_run_outputs(report: DiariseReport, all_segments: list[pd.DataFrame], 
     report.outputs += list(SHARED_OUTPUTS)
     _remove_outputs(out_dir, previous_outputs - set(report.outputs))
     write_text_atomically(out_dir / "report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-
-
-def _failure_row(recording_id: str, error: SpeakEmbedError) -> dict:
-    if isinstance(error, UnusableAudioError):
-        reason = error.reason
-    else:
-        reason = "missing" if isinstance(error, InputNotFoundError) else "unreadable"
-    return {"item_id": recording_id, "stage": "diarise", "reason": reason, "detail": str(error)}
 
 
 def _all_failed(errors: dict[str, SpeakEmbedError], out_dir: Path) -> SpeakEmbedError:
