@@ -11,7 +11,6 @@ Output folder layout (write_verification_report):
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,16 +176,15 @@ def _score_trial_list(trials: str | Path, store_path: str | Path, strict: bool,
     `spk verify --trials`' own, so both commands give the same scores."""
     from speakembed.pipelines import verify  # imported here: verify.py pulls in the encoders
 
-    with tempfile.TemporaryDirectory(prefix="spk-evaluate-") as work:
-        scored = verify.score_trials(trials, store_path, Path(work) / "scores.parquet")
-        table = read_table(scored.scores_path, "scores")
-    skipped = scored.num_trials - scored.num_scored
+    scored = verify.scored_trials(trials, store_path)
+    table = scored.table
+    skipped = scored.num_trials - len(table)
     if skipped:
         unresolved = (f"{skipped} of {scored.num_trials} trials name ids that are not in {store_path} "
                       f"({some_ids(scored.missing_ids)})")
         if strict:
             raise ManifestError(f"{trials}: {unresolved}; {UNRESOLVED_TRIALS_HINT}")
-        notes.append(f"{unresolved}: skipped, the metrics cover the {scored.num_scored} others; "
+        notes.append(f"{unresolved}: skipped, the metrics cover the {len(table)} others; "
                      "give --strict to refuse such a list")
     return (*_labelled_scores(table, trials), skipped)
 

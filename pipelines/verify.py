@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import pandas as pd
 
 from speakembed.models.registry import DEFAULT_ENCODER
 from speakembed.pipelines.base.errors import ManifestError
@@ -83,6 +84,34 @@ def score_trials(trials_path: str | Path, store_path: str | Path, out_path: str 
     listed in the report; if no trial can be scored, ManifestError says why.
     """
     out_path = prepare_output_file(out_path)
+    scored = scored_trials(trials_path, store_path, config=config, progress=progress)
+    table = scored.table
+    write_table(table, out_path, "scores")
+    report_progress(progress, "scoring", len(table), len(table))
+    labels = table["label"]
+    eer = None
+    if labels.notna().all() and labels.nunique() == 2:
+        eer = equal_error_rate(table["score"].to_numpy(), labels.to_numpy(dtype=int)).eer
+    return TrialsReport(Path(out_path), scored.encoder, scored.threshold, scored.num_trials, len(table),
+                        scored.missing_ids, eer)
+
+
+@dataclass(frozen=True)
+class ScoredTrials:
+    """The scorable trials of a list with their cosine scores (a `scores` table: enroll, test,
+    label, score, encoder, and same_speaker when a threshold is known), how many trials the list
+    held, the ids not in the store, the threshold and the encoder id."""
+
+    table: pd.DataFrame
+    num_trials: int
+    missing_ids: list[str]
+    threshold: float | None
+    encoder: str
+
+
+def scored_trials(trials_path: str | Path, store_path: str | Path, *, config: VerifyConfig = VerifyConfig(),
+                  progress: Progress | None = None) -> ScoredTrials:
+    """Cosine scores of every trial whose two ids are in the store, nothing written (see `score_trials`)."""
     trials = read_trials(trials_path)
     store = read_store(store_path)
     resolve = IdResolver(store.lookup())
@@ -103,13 +132,7 @@ def score_trials(trials_path: str | Path, store_path: str | Path, out_path: str 
     table = trials[scorable].reset_index(drop=True).assign(score=scores, encoder=store.encoder)
     if threshold is not None:
         table["same_speaker"] = table["score"] >= threshold
-    write_table(table, out_path, "scores")
-    report_progress(progress, "scoring", len(table), len(table))
-    labels = table["label"]
-    eer = None
-    if labels.notna().all() and labels.nunique() == 2:
-        eer = equal_error_rate(table["score"].to_numpy(), labels.to_numpy(dtype=int)).eer
-    return TrialsReport(Path(out_path), store.encoder, threshold, len(trials), len(table), missing, eer)
+    return ScoredTrials(table, len(trials), missing, threshold, store.encoder)
 
 
 class IdResolver:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from speakembed.models.registry import CARDS, PRETRAINED
 from speakembed.pipelines import embed, verify
-from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.scoring.metrics import equal_error_rate
 
 
@@ -32,8 +31,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         report = embed.run([args.audio], Path(work) / "emb", config=embed.EmbedConfig(encoder=args.encoder, vad=args.vad))
-        verify.score_trials(args.trials, report.store_path, Path(work) / "scores.parquet")
-        scores = read_table(Path(work) / "scores.parquet", "scores")
+        scores = verify.scored_trials(args.trials, report.store_path).table
     operating_point = equal_error_rate(scores["score"].to_numpy(), scores["label"].to_numpy(dtype=int))
 
     card_path = CARDS / f"{args.encoder}.json"
