@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
-from speakembed.pipelines.audio.decode import is_audio_file, resample
+from speakembed.pipelines.audio.decode import resample
+from speakembed.pipelines.data.items import audio_files_under
 from speakembed.pipelines.base.errors import InputNotFoundError, UsageError
 from speakembed.models.engines.kokoro import SAMPLE_RATE, phonemize
 from speakembed.pipelines.base.progress import Progress, report_progress
@@ -140,7 +141,7 @@ def _speaker_recordings(data_dir: Path, speakers: list[str] | None) -> dict[str,
     names = speakers or sorted(path.name for path in data_dir.iterdir() if path.is_dir())
     recordings = {}
     for name in names:
-        files = sorted(path for path in (data_dir / name).rglob("*") if is_audio_file(path))
+        files = audio_files_under(data_dir / name)
         if not files:
             raise InputNotFoundError(f"{data_dir / name}: no recordings for speaker '{name}'")
         recordings[name] = files

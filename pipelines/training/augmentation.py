@@ -9,7 +9,8 @@ from typing import Mapping
 import numpy as np
 
 from speakembed.models.augment import AugmentConfig, Augmenter, mean_power
-from speakembed.pipelines.audio.decode import is_audio_file, load_audio
+from speakembed.pipelines.audio.decode import load_audio
+from speakembed.pipelines.data.items import audio_files_under
 from speakembed.pipelines.base.errors import InputNotFoundError
 
 
@@ -26,8 +27,7 @@ def load_noise_folder(folder: str | Path, sample_rate: int = 16000) -> list[np.n
     folder = Path(folder)
     if not folder.is_dir():
         raise InputNotFoundError(f"{folder}: no such noise folder")
-    paths = sorted(path for path in folder.rglob("*") if path.is_file() and is_audio_file(path))
-    noises = [noise for noise in (load_audio(path, sample_rate) for path in paths) if mean_power(noise) > 0.0]
+    noises = [noise for noise in (load_audio(path, sample_rate) for path in audio_files_under(folder)) if mean_power(noise) > 0.0]
     if not noises:
         raise InputNotFoundError(f"{folder}: holds no non-silent audio file to use as noise")
     return noises
