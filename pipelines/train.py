@@ -41,6 +41,7 @@ from speakembed.models.frontend import MelConfig
 from speakembed.models.normalize import l2_normalize
 from speakembed.models.registry import pick_device, trainable_spec
 from speakembed.pipelines.training import pooled_cache
+from speakembed.pipelines.base.outputs import prepare_output_folder
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
 from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.scoring.metrics import equal_error_rate
@@ -401,9 +402,9 @@ def _device(config: TrainConfig, rank: int) -> torch.device:
 
 
 def _prepare_output(out_dir: Path, resume: bool) -> Path:
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
-    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+    """The output folder (the one output policy: created with its parents, checked writable); a
+    folder that already holds files is refused unless the run resumes."""
+    out_dir = prepare_output_folder(out_dir)
+    if any(out_dir.iterdir()) and not resume:
         raise OutputError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose a new --out")
-    out_dir.mkdir(exist_ok=True)
     return out_dir

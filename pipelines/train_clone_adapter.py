@@ -20,7 +20,8 @@ import pandas as pd
 from speakembed.models.normalize import unit_length
 from speakembed.models.registry import DEFAULT_ENCODER
 from speakembed.pipelines.audio.decode import is_audio_file
-from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.base.outputs import prepare_output_folder
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 from speakembed.pipelines.base.progress import Progress, report_progress
 
 VOICES_TABLE = "kokoro_voices.tsv"
@@ -62,9 +63,7 @@ def run(corpus_dir: str | Path, out_dir: str | Path, *, config: AdapterConfig = 
     from speakembed.models.clone_adapter import StyleAdapter, save_adapter
     from speakembed.models.registry import load_encoder
 
-    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: the parent folder of --out does not exist; create it first")
+    corpus_dir, out_dir = Path(corpus_dir), prepare_output_folder(out_dir)  # before minutes of embedding
     recipes = read_voice_recipes(corpus_dir)
     voice_names = [column for column in recipes.columns if column not in ("speaker", "factor")]
     embedder = load_encoder(config.encoder, config.device, config.checkpoint)

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from speakembed.models.signal import resample  # noqa: F401  (also this module's public name)
+from speakembed.models.signal import resample
 from speakembed.pipelines.base.errors import (
     InputNotFoundError,
     MissingDependencyError,

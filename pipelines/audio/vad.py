@@ -269,7 +269,7 @@ def _silero_regions(waveform: np.ndarray, sample_rate: int, rules: _RegionRules 
     if sample_rate != SILERO_SAMPLE_RATE:
         raise ValueError(
             f"the silero VAD runs at {SILERO_SAMPLE_RATE} Hz, got {sample_rate} Hz; "
-            "resample first (speakembed.pipelines.audio.decode.resample)"
+            "resample first (speakembed.models.signal.resample)"
         )
     probabilities = _silero_probabilities(waveform)
     active = _hysteresis(probabilities, SILERO_ON, SILERO_OFF)

@@ -130,3 +130,12 @@ def test_two_process_data_parallel_training_with_torchrun(corpus, tmp_path):
     distributed = json.loads((tmp_path / "ddp" / "meta.json").read_text())["distributed"]
     assert distributed["world_size"] == 2 and distributed["ranks_agree"], distributed  # gradients were averaged
     assert distributed["weights_sha256_per_rank"][0] == train.weights_sha256(_load_network(tmp_path / "ddp"))
+
+
+def test_output_folder_is_created_with_its_parents(corpus, tmp_path):
+    out = tmp_path / "not" / "yet" / "there"
+    train.run(corpus, out, config=tiny_config(steps=1))
+    assert (out / "model.safetensors").is_file()
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(OutputError, match="cannot create the output folder"):
+        train.run(corpus, tmp_path / "a_file" / "out", config=tiny_config(steps=1))
