@@ -1,18 +1,25 @@
 """Data augmentation for training speaker encoders: waveform noise, reverberation, gain, speed
-perturbation, and SpecAugment masks on features.
+perturbation, telephone and lossy-codec channels, and SpecAugment masks on features.
 
 Every random draw comes from an explicit `np.random.Generator`, so a seed reproduces an output
 exactly. Waveforms are mono float32 (samples,) at `sample_rate` Hz (16 kHz by default).
 
 Speed perturbation changes pitch and formants together, so a perturbed speaker no longer sounds
-like the original: as in Kaldi recipes, each (speaker, factor) becomes a new pseudo-speaker
-(`perturbed_speaker_label`). It therefore belongs to data preparation, where labels are set
-(`Augmenter.speed_variants`), not to the label-preserving random chain of `Augmenter.__call__`.
+like the original: as in Kaldi recipes, each (speaker, factor) of the usual 0.9 / 1.1 becomes a
+new pseudo-speaker (`perturbed_speaker_label`). That belongs to data preparation, where labels
+are set (`Augmenter.speed_variants`). The random chain of `Augmenter.__call__` only allows a mild
+change (a few percent, `speed_perturb_fixed_length`), well inside one speaker's own variation.
+
+The channel stages model what happens to speech after the microphone: a telephone line
+(`telephone_band`: 8 kHz, 300-3400 Hz, mu-law) and a lossy codec (`lossy_round_trip`: Vorbis or
+MP3 through libsndfile, in memory).
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -21,6 +28,14 @@ import torch
 NOISE_KINDS = ("white", "pink", "babble")
 SPEC_AUGMENT_FILLS = ("mean", "zero")
 RT60_DECAY = 3 * np.log(10)  # amplitude falls by 60 dB (a factor 1000) over one RT60
+TELEPHONE_RATE = 8000  # Hz: narrowband telephony
+TELEPHONE_BAND_HZ = (300.0, 3400.0)  # the ITU-T G.712 voice channel
+TELEPHONE_FILTER_ORDER = 6  # per edge and pass: 3 dB down at the band edges, over 20 dB 200 Hz beyond
+G711_BITS = 8
+GSM_LIKE_BITS = (5, 6)  # coarser quantisation, as noisy as a low-bit-rate mobile codec
+LINE_HEADROOM_DB = (0.0, 20.0)  # how far below the codec's full scale the talker's peaks reach
+LOSSY_CODECS = {"vorbis": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}  # name: libsndfile (format, subtype)
+CODEC_COMPRESSION = (0.0, 0.9)  # libsndfile compression level: 0 best quality, 1 lowest bit rate
 
 
 def mean_power(waveform: np.ndarray) -> float:
@@ -133,6 +148,119 @@ def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int = 16000)
     if factor <= 0:
         raise ValueError(f"speed factor must be positive, got {factor}")
     return resample(waveform.astype(np.float32, copy=False), int(round(sample_rate * factor)), sample_rate)
+
+
+def speed_perturb_fixed_length(waveform: np.ndarray, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """`speed_perturb`, then cut or zero-padded at the end back to the input length (samples,)
+    float32: the in-loop speed change of `Augmenter`, meant for factors within a few percent of 1."""
+    return _fit_length(speed_perturb(waveform, factor, sample_rate), len(waveform))
+
+
+def _fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
+    """The first `num_samples` samples, zero-padded at the end when shorter; float32."""
+    fitted = np.zeros(num_samples, dtype=np.float32)
+    kept = min(num_samples, len(waveform))
+    fitted[:kept] = waveform[:kept]
+    return fitted
+
+
+def mu_law_quantise(waveform: np.ndarray, bits: int = G711_BITS, mu: float = 255.0) -> np.ndarray:
+    """Mu-law companding (G.711's curve) with `bits`-bit quantisation, expanded back: the
+    quantisation noise follows the signal's level, as on a digital telephone line.
+
+    waveform (samples,) within [-1, 1] (full scale); returns float32 of the same shape.
+    """
+    if bits < 2:
+        raise ValueError(f"need at least 2 bits, got {bits}")
+    clipped = np.clip(waveform.astype(np.float64), -1.0, 1.0)
+    compressed = np.sign(clipped) * np.log1p(mu * np.abs(clipped)) / np.log1p(mu)
+    steps = 2 ** (bits - 1) - 1  # per sign, around an exact zero (digital silence stays silent)
+    quantised = np.round(compressed * steps) / steps
+    return (np.sign(quantised) * np.expm1(np.abs(quantised) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+def telephone_band(waveform: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """A narrowband telephone call (samples,) float32, same length: resampled to 8 kHz,
+    band-passed to 300-3400 Hz (causal Butterworth, like a line filter), mu-law coded at a
+    random line level, band-passed again at the receiving end and resampled back up to
+    `sample_rate`.
+
+    Half the calls use G.711's 8 bits; the others a coarser 5 or 6 bits, a stand-in for the
+    noisier low-bit-rate mobile codecs (GSM), not an implementation of one. The output keeps the
+    input's level (what lies outside the band is lost).
+    """
+    from scipy.signal import sosfilt
+
+    from speakembed.models.signal import resample
+
+    if sample_rate < TELEPHONE_RATE:
+        raise ValueError(f"telephone_band needs a sample rate of at least {TELEPHONE_RATE} Hz, got {sample_rate}")
+    if len(waveform) == 0:
+        return waveform.astype(np.float32, copy=True)
+    band_pass = _telephone_filter()
+    narrow = sosfilt(band_pass, resample(waveform.astype(np.float32), sample_rate, TELEPHONE_RATE))
+    bits = G711_BITS if rng.random() < 0.5 else int(rng.choice(GSM_LIKE_BITS))
+    full_scale = peak_level(narrow) * 10 ** (rng.uniform(*LINE_HEADROOM_DB) / 20)
+    if full_scale > 0.0:
+        # the receiving end filters too (G.712 masks both directions), which keeps the
+        # quantisation noise inside the band
+        narrow = sosfilt(band_pass, mu_law_quantise(narrow / full_scale, bits) * full_scale)
+    return _fit_length(resample(narrow.astype(np.float32), TELEPHONE_RATE, sample_rate), len(waveform))
+
+
+@lru_cache(maxsize=1)
+def _telephone_filter() -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(TELEPHONE_FILTER_ORDER, TELEPHONE_BAND_HZ, btype="bandpass", fs=TELEPHONE_RATE, output="sos")
+
+
+def peak_level(waveform: np.ndarray) -> float:
+    """Largest absolute sample (0 for an empty waveform)."""
+    return float(np.max(np.abs(waveform))) if len(waveform) else 0.0
+
+
+@lru_cache(maxsize=1)
+def available_lossy_codecs() -> tuple[str, ...]:
+    """The names of `LOSSY_CODECS` this machine's libsndfile can write (Vorbis from 1.0.18, MP3
+    from 1.1.0)."""
+    import soundfile
+
+    return tuple(name for name, (container, subtype) in LOSSY_CODECS.items()
+                 if subtype in soundfile.available_subtypes(container))
+
+
+def codec_round_trip(waveform: np.ndarray, codec: str, compression_level: float, sample_rate: int = 16000) -> np.ndarray:
+    """Encode with a lossy `codec` ("vorbis" or "mp3") and decode again, in memory; (samples,)
+    float32 of the input's length and level. `compression_level` in [0, 1]: 0 is the best
+    quality, 1 the lowest bit rate (libsndfile's setting; MP3 refuses exactly 1)."""
+    import soundfile
+
+    if codec not in available_lossy_codecs():
+        raise ValueError(f"codec {codec!r} is not available here; choose one of {available_lossy_codecs()}")
+    if not 0.0 <= compression_level <= 1.0:
+        raise ValueError(f"compression_level must lie in [0, 1], got {compression_level}")
+    peak = peak_level(waveform)
+    if peak == 0.0:  # silence (or nothing) codes to itself
+        return waveform.astype(np.float32, copy=True)
+    container, subtype = LOSSY_CODECS[codec]
+    encoded = io.BytesIO()
+    # Coded at full scale: the encoders take samples in [-1, 1], and a float clip may exceed it.
+    soundfile.write(encoded, waveform / peak, sample_rate, format=container, subtype=subtype,
+                    compression_level=compression_level)
+    encoded.seek(0)
+    decoded, _ = soundfile.read(encoded, dtype="float32")
+    return _fit_length(decoded * peak, len(waveform))
+
+
+def lossy_round_trip(waveform: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """`codec_round_trip` through a random available codec at a random compression level in
+    `CODEC_COMPRESSION`; (samples,) float32, same length. About 10 ms for a 2 s clip."""
+    codecs = available_lossy_codecs()
+    if not codecs:
+        raise ValueError("this libsndfile writes no lossy codec (Vorbis or MP3); set codec_probability to 0")
+    codec = codecs[int(rng.integers(len(codecs)))]
+    return codec_round_trip(waveform, codec, float(rng.uniform(*CODEC_COMPRESSION)), sample_rate)
 
 
 def perturbed_speaker_label(speaker: str, factor: float) -> str:
@@ -259,7 +387,13 @@ def mask_spans(size: int, count: int, min_width: int, max_width: int, rng: np.ra
 
 @dataclass(frozen=True)
 class AugmentConfig(_Settings):
-    """Probabilities (0..1) and [low, high] ranges of the random chain; units in the names."""
+    """Probabilities (0..1) and [low, high] ranges of the random chain; units in the names.
+
+    `speed_range` is kept within a few percent of 1 on purpose: speed moves pitch and formants
+    together, and at Kaldi's 0.9 / 1.1 the result counts as another speaker (`speed_factors`,
+    offline); within +-5 % the shift (under a semitone) stays inside one speaker's own variation
+    from day to day, so the label still holds.
+    """
 
     sample_rate: int = 16000
     reverb_probability: float = 0.3
@@ -271,26 +405,39 @@ class AugmentConfig(_Settings):
     gain_probability: float = 0.5
     gain_db: tuple[float, float] = (-6.0, 6.0)
     speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)  # for speed_variants (new pseudo-speakers)
+    speed_probability: float = 0.2  # in-loop, label-preserving speed change
+    speed_range: tuple[float, float] = (0.95, 1.05)
+    telephone_probability: float = 0.2  # narrowband telephone channel (telephone_band)
+    codec_probability: float = 0.2  # lossy codec round trip (lossy_round_trip)
 
     def __post_init__(self) -> None:
-        for name in ("reverb_probability", "noise_probability", "gain_probability"):
+        for name in ("reverb_probability", "noise_probability", "gain_probability", "speed_probability",
+                     "telephone_probability", "codec_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("rt60_s", "snr_db", "gain_db"):
+        for name in ("rt60_s", "snr_db", "gain_db", "speed_range"):
             _check_range(name, getattr(self, name))
-        if self.rt60_s[0] <= 0:
-            raise ValueError(f"rt60_s must be positive, got {list(self.rt60_s)}")
+        for name in ("rt60_s", "speed_range"):
+            if getattr(self, name)[0] <= 0:
+                raise ValueError(f"{name} must be positive, got {list(getattr(self, name))}")
         unknown_kinds = sorted(set(self.noise_kinds) - set(NOISE_KINDS))
         if not self.noise_kinds or unknown_kinds:
             raise ValueError(f"noise_kinds must be a non-empty subset of {NOISE_KINDS}, got {list(self.noise_kinds)}")
         if not self.speed_factors or min(self.speed_factors) <= 0:
             raise ValueError(f"speed_factors must be positive, got {list(self.speed_factors)}")
+        if self.telephone_probability > 0 and self.sample_rate < TELEPHONE_RATE:
+            raise ValueError(f"telephone_probability needs a sample_rate of at least {TELEPHONE_RATE} Hz, got {self.sample_rate}")
 
 
 class Augmenter:
-    """A random, label-preserving chain: reverberation, then additive noise, then gain, each
-    applied with its probability. Reverberation comes first because the room reverberates the
-    talker, while the noise is taken to be recorded as is.
+    """A random, label-preserving chain in the order sound travels, each stage applied with its
+    probability: a mild speed change (the talker), reverberation (the room reverberates the
+    talker), additive noise (taken to be recorded as is), gain (the microphone level), then the
+    channel: a telephone line and a lossy codec.
+
+    A stage whose probability is 0 draws nothing from the rng, except the original three
+    (reverberation, noise, gain), which always draw, so a chain without the speed and channel
+    stages reproduces the draws of the chain that preceded them.
 
     `noises` (recordings at `sample_rate`) overrides `noise_dir`; both replace synthetic noise.
     """
@@ -300,19 +447,28 @@ class Augmenter:
         if noises is None and self.config.noise_dir is not None:
             raise ValueError("noise_dir is read by speakembed.pipelines.training.augmentation.make_augmenter; "
                              "pass the loaded recordings as `noises`")
+        if self.config.codec_probability > 0 and not available_lossy_codecs():
+            raise ValueError("codec_probability needs a lossy codec (Vorbis or MP3), which this libsndfile cannot write; "
+                             "set codec_probability to 0")
         self.noises = list(noises or [])
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Augmented copy of a mono waveform (samples,), same length, float32."""
-        config = self.config
+        config, rate = self.config, self.config.sample_rate
         augmented = np.array(waveform, dtype=np.float32)  # a copy: the caller's array is never changed
+        if _happens(config.speed_probability, rng):
+            augmented = speed_perturb_fixed_length(augmented, rng.uniform(*config.speed_range), rate)
         if rng.random() < config.reverb_probability:
-            rir = synthetic_rir(rng.uniform(*config.rt60_s), rng, config.sample_rate)
+            rir = synthetic_rir(rng.uniform(*config.rt60_s), rng, rate)
             augmented = reverberate(augmented, rir)
         if rng.random() < config.noise_probability and len(augmented):
             augmented = add_noise(augmented, self._noise(len(augmented), rng), rng.uniform(*config.snr_db))
         if rng.random() < config.gain_probability:
             augmented = apply_gain(augmented, rng.uniform(*config.gain_db))
+        if _happens(config.telephone_probability, rng):
+            augmented = telephone_band(augmented, rng, rate)
+        if _happens(config.codec_probability, rng):
+            augmented = lossy_round_trip(augmented, rng, rate)
         return augmented
 
     def _noise(self, num_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -326,3 +482,8 @@ class Augmenter:
         speed perturbation; factor 1 returns the original speaker and waveform)."""
         return [(perturbed_speaker_label(speaker, factor), speed_perturb(waveform, factor, self.config.sample_rate))
                 for factor in self.config.speed_factors]
+
+
+def _happens(probability: float, rng: np.random.Generator) -> bool:
+    """Whether a stage of probability `probability` applies; draws from `rng` only when it may."""
+    return probability > 0 and rng.random() < probability

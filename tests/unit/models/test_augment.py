@@ -96,7 +96,8 @@ def test_augmenter_is_reproducible(speech_like):
 
 
 def test_augmenter_with_zero_probabilities_is_the_identity(speech_like):
-    augment = Augmenter({"noise_probability": 0, "reverb_probability": 0, "gain_probability": 0})
+    augment = Augmenter({name: 0 for name in ("noise_probability", "reverb_probability", "gain_probability",
+                                              "speed_probability", "telephone_probability", "codec_probability")})
     output = augment(speech_like, np.random.default_rng(0))
     np.testing.assert_array_equal(output, speech_like)
     assert output is not speech_like
