@@ -32,7 +32,7 @@ TELEPHONE_RATE = 8000  # Hz: narrowband telephony
 TELEPHONE_BAND_HZ = (300.0, 3400.0)  # the ITU-T G.712 voice channel
 TELEPHONE_FILTER_ORDER = 6  # per edge and pass: 3 dB down at the band edges, over 20 dB 200 Hz beyond
 G711_BITS = 8
-GSM_LIKE_BITS = (5, 6)  # coarser quantisation, as noisy as a low-bit-rate mobile codec
+GSM_LIKE_BITS = (5, 6)  # coarser quantisation (15-27 dB SNR), about as noisy as a low-bit-rate mobile codec
 LINE_HEADROOM_DB = (0.0, 20.0)  # how far below the codec's full scale the talker's peaks reach
 LOSSY_CODECS = {"vorbis": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}  # name: libsndfile (format, subtype)
 CODEC_COMPRESSION = (0.0, 0.9)  # libsndfile compression level: 0 best quality, 1 lowest bit rate
@@ -41,6 +41,11 @@ CODEC_COMPRESSION = (0.0, 0.9)  # libsndfile compression level: 0 best quality, 
 def mean_power(waveform: np.ndarray) -> float:
     """Mean square, in float64 so long clips do not lose precision."""
     return float(np.mean(np.square(waveform, dtype=np.float64))) if len(waveform) else 0.0
+
+
+def peak_level(waveform: np.ndarray) -> float:
+    """Largest absolute sample (0 for an empty waveform)."""
+    return float(np.max(np.abs(waveform))) if len(waveform) else 0.0
 
 
 def synthetic_noise(kind: str, num_samples: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
@@ -215,11 +220,6 @@ def _telephone_filter() -> np.ndarray:
     return butter(TELEPHONE_FILTER_ORDER, TELEPHONE_BAND_HZ, btype="bandpass", fs=TELEPHONE_RATE, output="sos")
 
 
-def peak_level(waveform: np.ndarray) -> float:
-    """Largest absolute sample (0 for an empty waveform)."""
-    return float(np.max(np.abs(waveform))) if len(waveform) else 0.0
-
-
 @lru_cache(maxsize=1)
 def available_lossy_codecs() -> tuple[str, ...]:
     """The names of `LOSSY_CODECS` this machine's libsndfile can write (Vorbis from 1.0.18, MP3
@@ -255,7 +255,7 @@ def codec_round_trip(waveform: np.ndarray, codec: str, compression_level: float,
 
 def lossy_round_trip(waveform: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
     """`codec_round_trip` through a random available codec at a random compression level in
-    `CODEC_COMPRESSION`; (samples,) float32, same length. About 10 ms for a 2 s clip."""
+    `CODEC_COMPRESSION`; (samples,) float32, same length. 10-15 ms for a 2 s clip."""
     codecs = available_lossy_codecs()
     if not codecs:
         raise ValueError("this libsndfile writes no lossy codec (Vorbis or MP3); set codec_probability to 0")
