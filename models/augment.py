@@ -230,7 +230,8 @@ def available_lossy_codecs() -> tuple[str, ...]:
                  if subtype in soundfile.available_subtypes(container))
 
 
-def codec_round_trip(waveform: np.ndarray, codec: str, compression_level: float, sample_rate: int = 16000) -> np.ndarray:
+def codec_round_trip(waveform: np.ndarray, codec: str, compression_level: float,
+                     sample_rate: int = 16000) -> np.ndarray:
     """Encode with a lossy `codec` ("vorbis" or "mp3") and decode again, in memory; (samples,)
     float32 of the input's length and level. `compression_level` in [0, 1]: 0 is the best
     quality, 1 the lowest bit rate (libsndfile's setting; MP3 refuses exactly 1)."""
@@ -426,7 +427,8 @@ class AugmentConfig(_Settings):
         if not self.speed_factors or min(self.speed_factors) <= 0:
             raise ValueError(f"speed_factors must be positive, got {list(self.speed_factors)}")
         if self.telephone_probability > 0 and self.sample_rate < TELEPHONE_RATE:
-            raise ValueError(f"telephone_probability needs a sample_rate of at least {TELEPHONE_RATE} Hz, got {self.sample_rate}")
+            raise ValueError(f"telephone_probability needs a sample_rate of at least {TELEPHONE_RATE} Hz, "
+                             f"got {self.sample_rate}")
 
 
 class Augmenter:
@@ -448,8 +450,8 @@ class Augmenter:
             raise ValueError("noise_dir is read by speakembed.pipelines.training.augmentation.make_augmenter; "
                              "pass the loaded recordings as `noises`")
         if self.config.codec_probability > 0 and not available_lossy_codecs():
-            raise ValueError("codec_probability needs a lossy codec (Vorbis or MP3), which this libsndfile cannot write; "
-                             "set codec_probability to 0")
+            raise ValueError("codec_probability needs a lossy codec (Vorbis or MP3), which this libsndfile "
+                             "cannot write; set codec_probability to 0")
         self.noises = list(noises or [])
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
