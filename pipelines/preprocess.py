@@ -13,6 +13,8 @@ Output folder layout:
     OUT/features.zarr       log-mel frames of the speech kept by the VAD (see pipelines/data/features.py);
                             attrs `frontend_name` says which frontend made them (`lstm`/`whisper`,
                             the registry's `frontend_names()`)
+    OUT/speech.zarr         with `keep_speech`: the VAD-kept waveforms, in 10 ms sample blocks
+                            (pipelines/data/speech_store.py), for waveform augmentation in `spk train`
     OUT/failures.parquet    one row per recording that could not be used, with the reason
     OUT/report.json         counts per split, hours, failures, timings
 Running again with the same corpus and config finds the features store up to date and does nothing.
@@ -20,10 +22,12 @@ Running again with the same corpus and config finds the features store up to dat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +43,7 @@ from speakembed.pipelines.data.corpora import SPLITS, CommonVoiceFilters, Corpus
 from speakembed.pipelines.data.features import FeatureWriter
 from speakembed.pipelines.data.items import Item
 from speakembed.pipelines.data.manifests import write_table
+from speakembed.pipelines.data.speech_store import SPEECH_STORE, SpeechWriter
 from speakembed.pipelines.base.progress import Progress, report_progress
 from speakembed.pipelines.base.outputs import prepare_output_folder
 from speakembed.pipelines.data.failures import speech_or_failure, write_failures
@@ -56,6 +61,7 @@ class PreprocessConfig:
     test_fraction: float = 0.1
     commonvoice: CommonVoiceFilters = CommonVoiceFilters()
     retrieval_per_speaker: int = 3  # recordings per held-out speaker in retrieval.tsv (0: no retrieval set)
+    keep_speech: bool = False  # also write speech.zarr (the VAD-kept waveforms) for waveform augmentation
 
     def fingerprint(self) -> str:
         """sha256 of every setting: an output made with other ones is redone."""
@@ -115,8 +121,8 @@ def run(corpus_name: str, root: str | Path, out_dir: str | Path, *, config: Prep
     if previous and previous.get("fingerprint") == fingerprint and all((out_dir / name).is_file() for name in OUTPUTS):
         return PreprocessReport(out_dir, corpus.name, **previous["summary"], up_to_date=True)
 
-    with FeatureWriter(out_dir / "features.zarr", mel.n_mels) as writer:
-        rows, failures, speech_samples = _extract_features(corpus, spec, mel, config.vad, writer, progress)
+    with FeatureWriter(out_dir / "features.zarr", mel.n_mels) as writer, _speech_writer(out_dir, mel, config) as speech:
+        rows, failures, speech_samples = _extract_features(corpus, spec, mel, config.vad, writer, speech, progress)
         segments = _write_tables(corpus, rows, speaker_splits(corpus, config.dev_fraction, config.test_fraction), out_dir)
         _write_retrieval_set(segments, config.retrieval_per_speaker, out_dir / "retrieval.tsv")
         summary = {
@@ -128,9 +134,14 @@ def run(corpus_name: str, root: str | Path, out_dir: str | Path, *, config: Prep
             "trial_list": str(corpus.trial_list) if corpus.trial_list else None,
             "num_trials": 0 if corpus.trials is None else len(corpus.trials),
         }
-        writer.finish({"frontend": mel.to_dict(), "frontend_name": config.frontend, "vad": config.vad,
-                       "sample_rate": spec.sample_rate, "corpus": corpus.name, "config": asdict(config),
-                       "fingerprint": fingerprint, "summary": summary})
+        attrs = {"frontend": mel.to_dict(), "frontend_name": config.frontend, "vad": config.vad,
+                 "sample_rate": spec.sample_rate, "corpus": corpus.name, "config": asdict(config),
+                 "fingerprint": fingerprint, "summary": summary}
+        if speech is not None:  # first, so that a finished features store always has its speech beside it
+            speech.finish({**attrs, "kind": "speech blocks", "hop_samples": mel.hop_length})
+        else:
+            shutil.rmtree(out_dir / SPEECH_STORE, ignore_errors=True)  # an earlier run's, out of step now
+        writer.finish(attrs)
     report = PreprocessReport(out_dir, corpus.name, **summary, elapsed_s=time.perf_counter() - started)
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
@@ -146,10 +157,19 @@ def split_summary(segments: pd.DataFrame) -> dict[str, dict]:
     }
 
 
+def _speech_writer(out_dir: Path, mel: MelConfig, config: PreprocessConfig):
+    """A SpeechWriter for OUT/speech.zarr with `keep_speech`, else a context giving None."""
+    if config.keep_speech:
+        return SpeechWriter(out_dir / SPEECH_STORE, mel.hop_length)
+    return contextlib.nullcontext()
+
+
 def _extract_features(corpus: Corpus, spec: EncoderSpec, mel: MelConfig, vad: str, writer: FeatureWriter,
-                      progress: Progress | None) -> tuple[list[tuple[Utterance, AudioInfo]], list[dict], int]:
-    """Add each usable utterance's log-mel frames to `writer`; return (utterance, header) of the
-    usable ones, the failures of the others, and the number of speech samples kept."""
+                      speech_writer: SpeechWriter | None, progress: Progress | None
+                      ) -> tuple[list[tuple[Utterance, AudioInfo]], list[dict], int]:
+    """Add each usable utterance's log-mel frames to `writer` (and its waveform to `speech_writer`
+    when given); return (utterance, header) of the usable ones, the failures of the others, and
+    the number of speech samples kept."""
     frontend = spec.make_frontend(mel).eval()
     rows: list[tuple[Utterance, AudioInfo]] = []
     failures: list[dict] = []
@@ -158,6 +178,8 @@ def _extract_features(corpus: Corpus, spec: EncoderSpec, mel: MelConfig, vad: st
         speech = speech_or_failure(Item(utterance.recording_id, utterance.path), spec, vad, failures)
         if speech is not None:
             writer.add(utterance.recording_id, _log_mel(frontend, speech))
+            if speech_writer is not None:
+                speech_writer.add(utterance.recording_id, speech)
             rows.append((utterance, audio_info(utterance.path)))
             speech_samples += len(speech)
         report_progress(progress, "preprocessing", done, len(corpus.utterances))

@@ -47,7 +47,7 @@ from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.scoring.metrics import equal_error_rate
 from speakembed.pipelines.base.progress import Progress, report_progress
 from speakembed.pipelines.training.config import TrainConfig, feature_augmentation
-from speakembed.pipelines.training.sampling import sample_batch, sample_utterances, training_views
+from speakembed.pipelines.training.sampling import WaveformCrops, sample_batch, sample_utterances, training_views
 
 TRAINER_STATE = "trainer_state.pt"
 
@@ -72,6 +72,7 @@ class Corpus:
     features: object  # speakembed.pipelines.data.features.FeatureStore
     mel: MelConfig
     fingerprint: str
+    waveforms: WaveformCrops | None = None  # with augment_waveform: crops cut from speech.zarr
 
 
 def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resume: bool = False,
@@ -144,7 +145,23 @@ def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
     dev = _utterances_by_speaker(segments[segments["split"] == "dev"], minimum=1)
     digest = hashlib.sha256(pd.util.hash_pandas_object(segments[["segment_id", "speaker", "split"]], index=False).values.tobytes())
     _check_features(data_dir, features.attrs.get("frontend_name", "lstm"), features.n_mels, config)
-    return Corpus(train, dev, features, MelConfig(**features.attrs["frontend"]), digest.hexdigest())
+    mel = MelConfig(**features.attrs["frontend"])
+    return Corpus(train, dev, features, mel, digest.hexdigest(), _waveform_crops(data_dir, mel, config))
+
+
+def _waveform_crops(data_dir: Path, mel: MelConfig, config: TrainConfig) -> WaveformCrops | None:
+    """The speech store with the waveform chain and the encoder's frontend, when `augment_waveform`."""
+    if not config.augment_waveform:
+        return None
+    from speakembed.pipelines.data.speech_store import read_speech
+    from speakembed.pipelines.training.augmentation import make_augmenter
+
+    speech = read_speech(data_dir)
+    if speech.n_mels != mel.hop_length:
+        raise ManifestError(f"{data_dir}: speech.zarr holds blocks of {speech.n_mels} samples, the features a "
+                            f"{mel.hop_length}-sample hop; run spk preprocess --keep-speech again")
+    frontend = trainable_spec(config.encoder).make_frontend(mel)
+    return WaveformCrops(speech, frontend, make_augmenter({"sample_rate": mel.sample_rate, **config.waveform_augment}))
 
 
 def _check_features(data_dir: Path, frontend: str, n_mels: int, config: TrainConfig) -> None:
@@ -169,8 +186,9 @@ def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, 
         views = cache.training_views(sample_utterances(corpus, config, step, rank), config)
         embeddings = network(views.to(device), pooled_states=True)
     else:
-        batch = sample_batch(corpus, config, step, rank).to(device)
-        embeddings = network(training_views(batch, config, step, rank))
+        batch, heard = _crops(corpus, config, step, rank)
+        batch = batch.to(device)
+        embeddings = network(training_views(heard.to(device), config, step, rank))
     loss = batch_loss(loss_function, embeddings, config)
     if teacher is not None:
         from speakembed.models.losses import cosine_distillation_loss
@@ -183,6 +201,15 @@ def _train_step(step, rank, network, loss_function, teacher, optimizer, corpus, 
     torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
     optimizer.step()
     return float(loss.detach())
+
+
+def _crops(corpus: Corpus, config: TrainConfig, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean crops, the crops the network hears): waveform-augmented ones with `augment_waveform`,
+    else the stored features themselves (SpecAugment comes later, in `training_views`)."""
+    if corpus.waveforms is not None:
+        return corpus.waveforms.sample(corpus, config, step, rank)
+    batch = sample_batch(corpus, config, step, rank)
+    return batch, batch
 
 
 def make_loss(config: TrainConfig) -> torch.nn.Module:

@@ -18,7 +18,7 @@ from speakembed.models.registry import encoder_spec, family_specs, trainable_spe
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, UsageError
 
 LOSSES = ("ge2e", "triplet-ntxent")
-MERGED_SETTINGS = ("model", "augment")  # dict settings that later sources update key by key
+MERGED_SETTINGS = ("model", "augment", "waveform_augment")  # dict settings that later sources update key by key
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class TrainConfig:
     dev_utterances: int = 200  # dev EER over all pairs of up to this many utterances
     spec_augment: bool = True  # augment the training crops (with `augment`)
     augment: dict = field(default_factory=dict)  # models.augment.FeatureAugmentConfig settings
+    augment_waveform: bool = False  # crops from speech.zarr (spk preprocess --keep-speech) through the waveform chain
+    waveform_augment: dict = field(default_factory=dict)  # models.augment.AugmentConfig settings of that chain
     loss: str = "ge2e"  # or "triplet-ntxent": nt_xent_weight * NT-Xent(crop, augmented crop) + batch-hard triplet
     triplet_margin: float = 1.0  # Euclidean, between unit embeddings
     nt_xent_temperature: float = 0.5
@@ -97,6 +99,17 @@ def _validate(config: TrainConfig) -> None:
             raise UsageError(f"--teacher {config.teacher} reads '{teacher.frontend}' features; --encoder "
                              f"{config.encoder} trains on '{spec.frontend}' features, so it cannot distil from it")
     feature_augmentation(config)
+    waveform_augmentation(config)
+
+
+def waveform_augmentation(config: TrainConfig):
+    """`config.waveform_augment` as a models.augment.AugmentConfig; raises UsageError."""
+    from speakembed.models.augment import AugmentConfig
+
+    try:
+        return AugmentConfig.from_dict(config.waveform_augment)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"waveform_augment: {error}") from None
 
 
 def feature_augmentation(config: TrainConfig, n_mels: int | None = None) -> FeatureAugmentConfig:  # noqa: F821

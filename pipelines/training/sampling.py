@@ -1,5 +1,8 @@
 """What one training step sees: the P x K utterances it draws, their random crops and the
-augmented views the network is fed. Every draw is seeded by (seed, step, rank), so a resumed run
+augmented views the network is fed. With `augment_waveform` the crops are cut from the stored
+speech (speech.zarr), each put through the waveform chain of models/augment.py (room, noise,
+gain, telephone band, lossy codec, small speed changes) and only then turned into log-mels, so
+the network hears channels it would otherwise never meet; a teacher still hears the clean crop. Every draw is seeded by (seed, step, rank), so a resumed run
 continues bit for bit and each rank of a distributed run draws its own batch."""
 
 from __future__ import annotations
@@ -21,6 +24,34 @@ def sample_batch(corpus: "Corpus", config: TrainConfig, step: int, rank: int) ->
     """N x M random crops, (N * M, crop_frames, n_mels) float32, speaker-major order."""
     return torch.from_numpy(np.stack([random_crop(corpus.features.get(segment), config.crop_frames, rng)
                                       for segment, rng in sample_utterances(corpus, config, step, rank)]))
+
+
+class WaveformCrops:
+    """Random crops of the stored speech (blocks of `hop` samples, pipelines/data/speech_store.py),
+    clean and waveform-augmented, as log-mel features of the training frontend."""
+
+    def __init__(self, speech, frontend: torch.nn.Module, augmenter):
+        self.speech, self.frontend, self.augmenter = speech, frontend.eval(), augmenter
+
+    @torch.no_grad()
+    def sample(self, corpus: "Corpus", config: TrainConfig, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clean, augmented) features, each (N * M, crop_frames, n_mels) float32, speaker-major:
+        the same crops as `sample_batch` would draw, cut from the waveforms."""
+        clean = [random_crop(self._blocks(segment, corpus.features.num_frames(segment)), config.crop_frames, rng).reshape(-1)
+                 for segment, rng in sample_utterances(corpus, config, step, rank)]
+        augment_rng = np.random.default_rng([config.seed, step, rank, 3])
+        heard = [self.augmenter(waveform, augment_rng) for waveform in clean]
+        return self._log_mel(clean, config), self._log_mel(heard, config)
+
+    def _blocks(self, segment: str, num_frames: int) -> np.ndarray:
+        """The sample blocks of `segment`, one per stored frame (centred frames can count one more
+        than the blocks), so a crop draws the same start as from the features."""
+        blocks = self.speech.get(segment)
+        return np.pad(blocks, ((0, max(0, num_frames - len(blocks))), (0, 0)))
+
+    def _log_mel(self, waveforms: list[np.ndarray], config: TrainConfig) -> torch.Tensor:
+        frames = self.frontend(torch.from_numpy(np.stack(waveforms)))
+        return frames[:, : config.crop_frames].contiguous()
 
 
 def sample_utterances(corpus: "Corpus", config: TrainConfig, step: int, rank: int) -> Iterator[tuple[str, np.random.Generator]]:

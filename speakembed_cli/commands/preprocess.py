@@ -23,6 +23,7 @@ def preprocess(
     frontend: str = typer.Option("lstm", "--frontend", help="Feature frontend: lstm (40 log-mels, 25 ms / 10 ms; for the GE2E encoders) or whisper (Whisper's 80 log-mels; for spk train --encoder whisper)."),
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", min=0.0, max=1.0, help="Share of speakers in dev."),
     test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0, help="Share of speakers in test."),
+    keep_speech: bool = typer.Option(False, "--keep-speech", help="Also write OUT/speech.zarr, the VAD-kept waveforms (about 0.1 GB per hour of speech), for waveform augmentation in spk train (augment_waveform)."),
     retrieval_per_speaker: int = typer.Option(3, "--retrieval-per-speaker", min=0, help="Recordings per held-out speaker in OUT/retrieval.tsv, a VoxCeleb-style retrieval set (0: none)."),
     min_upvotes: int = typer.Option(2, "--min-upvotes", min=0, help="commonvoice: fewest up-votes a clip needs."),
     max_downvotes: int = typer.Option(0, "--max-downvotes", min=0, help="commonvoice: most down-votes a clip may have."),
@@ -46,7 +47,7 @@ def preprocess(
     filters = CommonVoiceFilters(min_upvotes, max_downvotes, min_per_speaker, max_per_speaker)
     config = pipeline.PreprocessConfig(vad=vad, frontend=frontend, dev_fraction=dev_fraction,
                                        test_fraction=test_fraction, commonvoice=filters,
-                                       retrieval_per_speaker=retrieval_per_speaker)
+                                       retrieval_per_speaker=retrieval_per_speaker, keep_speech=keep_speech)
     with user_errors(), progress_bar(not quiet) as progress:
         report = pipeline.run(corpus, root, out, config=config, progress=progress)
     if report.up_to_date:
