@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Real recorded speech from Debian packages (~6 h, ~100 people, ~30 languages): fetch, build a
 # folder corpus with a labels table, make speaker-disjoint dev trials, and score the encoders on them.
-#   stage 0  apt-get download the packages           -> $data/debs          (no install, no root)
+#   stage 0  apt-get download the packages           -> $data/debs          (no install, no root; a package
+#            whose .deb is already there is not fetched, so with all of them there no network is needed)
 #   stage 1  dpkg-deb -x each package                 -> $data/unpacked
 #   stage 2  folder corpus + labels.tsv               -> $data/corpus/{train,dev}/<speaker>/...
 #   stage 3  dev trials (mostly same-language non-targets) -> $data/eval/{audio,trials.txt}
 #   stage 4  spk embed + spk verify --trials + spk evaluate verification, per encoder -> $work/<encoder>/
 #   stage 5  spk preprocess folder of the train split (features for spk train)  -> $work/train-data
+#   stage 6  simulated meetings of the dev voices (clean, reverb, telephone; RTTM + refs)
+#            -> $data/meetings/{clean,reverb,telephone}/<id>.{flac,rttm}, <id>/refs/, meetings.tsv
 # Usage: recipes/debian-voices/run.sh [--stage N] [--stop-stage N] [--data DIR] [--work DIR]
 #                                     [--encoders "lstm conv-transformer"] [--dev-languages "fr es nl de"]
+#                                     [--packages "..."] [--trial-nontargets 3000]
+#                                     [--meetings 8] [--meeting-minutes "1 3"] [--long-meeting-minutes 20]
 # Never add the packages that ../shared/FACTS.md reserves for independent evaluation (asterisk-*,
 # fillets-ng-data-*, codec2-examples, pocketsphinx-testdata, the alsa channel-test voices, the pyannote
 # sample): they must stay unseen. Every stage is safe to re-run.
@@ -20,6 +25,10 @@ data=exp/debian-voices/data
 work=exp/debian-voices
 encoders="lstm conv-transformer whisper-head"
 dev_languages="fr es nl de"
+trial_nontargets=3000
+meetings=8                # of 1-3 minutes (--meeting-minutes), plus one long one
+meeting_minutes="1 3"
+long_meeting_minutes=20   # 0: no long meeting
 packages="tuxpaint-stamps-default klettres-data ktuberling-data gcin-voice festvox-ru hedgewars-data megaglest-data warzone2100-data openarena-data"
 spk=${SPK:-spk}
 python=${PYTHON:-python}
@@ -65,7 +74,7 @@ if run_stage 3; then
   else
     log "stage 3: dev trials"
     rm -rf "$data/eval.partial"
-    "$python" "$here/local/make_trials.py" "$data/corpus" "$data/eval.partial"
+    "$python" "$here/local/make_trials.py" "$data/corpus" "$data/eval.partial" --nontargets "$trial_nontargets"
     mv "$data/eval.partial" "$data/eval"
   fi
 fi
@@ -82,4 +91,16 @@ fi
 if run_stage 5; then
   log "stage 5: features of the train split"
   "$spk" preprocess folder "$data/corpus/train" --out "$work/train-data" --vad silero -q
+fi
+
+if run_stage 6; then
+  if [ -f "$data/meetings/meetings.tsv" ]; then
+    log "stage 6: meetings exist, skipping"
+  else
+    log "stage 6: meetings of the dev voices"
+    rm -rf "$data/meetings.partial"
+    "$python" "$here/local/make_meetings.py" "$data/corpus" "$data/meetings.partial" --meetings "$meetings" \
+      --minutes "$meeting_minutes" --long-minutes "$long_meeting_minutes"
+    mv "$data/meetings.partial" "$data/meetings"
+  fi
 fi

@@ -1,6 +1,6 @@
-"""recipes/debian-voices stages 2-3 on a fake unpacked tree in the packages' layouts (the real
-packages are fetched by stage 0, which tests never run): speakers, the dropped folders, person ids
-that join one human across packages, a speaker-disjoint split, and trials over the dev split."""
+"""recipes/debian-voices stages 2-3 on a fake unpacked tree in the packages' layouts: speakers, the
+dropped folders, person ids that join one human across packages, a speaker-disjoint split, and trials
+over the dev split. (test_debian_voices_stages.py runs run.sh itself on fake .deb packages.)"""
 
 import csv
 import subprocess
