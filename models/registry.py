@@ -40,6 +40,8 @@ DEFAULT_ENCODER = "lstm"
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "meta.json")  # a `spk train` checkpoint folder
 CUDA_HINT = "install a CUDA build of torch 2.13.0 (see README, GPU / CUDA)"
 DEVICE_TYPES = ("cpu", "cuda", "mps")
+BACKEND_FILE = "backend.npz"  # the scoring back-end fitted for an encoder's weights (pipelines/scoring/backend.py)
+CALIBRATION_FILE = "calibration.json"  # its score -> log-likelihood-ratio maps (pipelines/scoring/calibration.py)
 
 
 def _embedding_size_argument(arguments: dict) -> int:
@@ -409,6 +411,13 @@ class _Encoders(Mapping):
 
 
 ENCODERS: Mapping[str, EncoderSpec] = _Encoders()
+
+
+def scoring_folder(encoder: str, checkpoint: str | Path | None = None) -> Path:
+    """The folder that holds the back-end (BACKEND_FILE) and calibration (CALIBRATION_FILE) of
+    the weights of pretrained encoder `encoder` (models/pretrained/<encoder>/, beside a shipped
+    checkpoint's weights), or of a `spk train` checkpoint folder. The files may be absent."""
+    return Path(checkpoint) if checkpoint is not None else PRETRAINED / encoder
 
 
 # ----------------------------------------------------------------------------- loading
