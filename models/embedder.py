@@ -49,7 +49,11 @@ class SpeakerEmbedder:
         return torch.stack([features[start : start + self.spec.window_frames] for start in starts])
 
     def window_features(self, waveform: np.ndarray) -> torch.Tensor:
-        """Partial windows covering one waveform: (num_windows, window_frames, n_mels), zero-padded."""
+        """Partial windows covering one waveform: (num_windows, window_frames, n_mels), zero-padded;
+        a clip shorter than one window is first repeated to fill it when `spec.short_clips` says so."""
+        window_samples = self.spec.window_frames * self.frontend.config.hop_length
+        if self.spec.short_clips == "repeat" and 0 < len(waveform) < window_samples:
+            waveform = np.tile(waveform, -(-window_samples // len(waveform)))[:window_samples]
         plan = plan_partial_windows(
             len(waveform), self.frontend.config.hop_length, self.spec.window_frames, self.spec.hop_frames
         )
