@@ -1,4 +1,5 @@
-"""`spk diarise`: who spoke when, against reference voices or by clustering.
+"""`spk diarise`: who spoke when, against reference voices (clips, or every voice enrolled in a
+speaker database, `--db`) or by clustering.
 
 VAD -> sliding windows (the encoder's 1.6 s, every `hop_s`) -> window embeddings (one streaming
 pass, bounded memory) -> similarity of each window to each speaker (references or cluster
@@ -53,6 +54,7 @@ from speakembed.pipelines.base.errors import (
 from speakembed.pipelines.data.failures import failure_row, write_failures
 from speakembed.pipelines.data.manifests import write_table
 from speakembed.pipelines.data.rttm import WHITESPACE, rttm_names
+from speakembed.pipelines.data.speaker_db import UNKNOWN, SpeakerDatabase, load_database_encoder, open_database
 from speakembed.pipelines.base.progress import Progress
 from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
 from speakembed.pipelines.diarisation.turns import Turn, add_overlaps_at_handovers, grid_scores, turns_in_speech, viterbi
@@ -60,7 +62,6 @@ from speakembed.pipelines.audio.speech import prepare_speech
 from speakembed.pipelines.audio.vad import merge_regions
 from speakembed.pipelines.diarisation.windows import WindowAnalysis, analyse_recording
 
-UNKNOWN = "unknown"
 SHARED_OUTPUTS = ("diarisation.parquet", "similarities.parquet", "failures.parquet", "report.json")
 RECORDING_SUFFIXES = (".rttm", ".png", ".html")  # what one recording may write, named <recording><suffix>
 
@@ -68,7 +69,7 @@ RECORDING_SUFFIXES = (".rttm", ".png", ".html")  # what one recording may write,
 @dataclass(frozen=True)
 class DiariseConfig:
     """Settings of `spk diarise`: encoder, VAD, window hop and decoding parameters, the unknown threshold, speaker-count bounds and whether to write views."""
-    encoder: str = DEFAULT_ENCODER
+    encoder: str | None = DEFAULT_ENCODER  # None: the --db database's (the default encoder without one)
     checkpoint: str | None = None  # a `spk train` output folder instead of the pretrained weights
     vad: str = "hybrid"  # Silero + energy edges: the fewest missed words on the dev meetings
     device: str | None = None
@@ -110,11 +111,13 @@ class DiariseReport:
     recordings: list[RecordingResult] = field(default_factory=list)
     failures: int = 0  # recordings that could not be diarised (see failures.parquet)
     outputs: list[str] = field(default_factory=list)  # names of the files this run wrote in out_dir
+    database: str | None = None  # the speaker database (`--db`) whose voices were the references
 
     def to_dict(self) -> dict:
         """The report as JSON-ready values (report.json)."""
-        return {"out_dir": str(self.out_dir), "encoder": self.encoder, "mode": self.mode, "failures": self.failures,
-                "recordings": [asdict(recording) for recording in self.recordings], "outputs": self.outputs}
+        return {"out_dir": str(self.out_dir), "encoder": self.encoder, "mode": self.mode, "database": self.database,
+                "failures": self.failures, "recordings": [asdict(recording) for recording in self.recordings],
+                "outputs": self.outputs}
 
 
 @dataclass
@@ -126,22 +129,29 @@ class SpeakerModel:
 
 
 def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None = None,
-        config: DiariseConfig = DiariseConfig(), progress: Progress | None = None) -> DiariseReport:
-    """Diarise every recording of `inputs` (files, or folders of audio files) into `out_dir`.
+        database: str | Path | None = None, config: DiariseConfig = DiariseConfig(),
+        progress: Progress | None = None) -> DiariseReport:
+    """Diarise every recording of `inputs` (files, or folders of audio files) into `out_dir`,
+    against the `refs` clips, or every voice of the speaker `database` folder (`spk enrol`; with
+    its encoder), or by clustering when neither is given.
 
     The options and the output folder are checked before any work. A single recording that
     fails raises its error; with several, failures go to failures.parquet and, if none is left,
     the error is raised after the outputs are written (see the module docstring).
     """
-    from speakembed.models.registry import load_encoder
-
     _check_config(config)
+    if refs and database is not None:
+        raise UsageError("give --refs or --db, not both (enrol the extra voices with `spk enrol` instead)")
+    voices = _enrolled_voices(database)
     recordings = _collect_recordings(inputs)
     out_dir = prepare_output_folder(out_dir)
     previous_outputs = _previous_outputs(out_dir)
-    embedder = load_encoder(config.encoder, config.device, config.checkpoint)
+    embedder = load_database_encoder(voices, config.encoder, config.checkpoint, config.device)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
-    report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering")
+    if voices is not None:
+        reference = SpeakerModel(voices.names, voices.centroids())
+    report = DiariseReport(out_dir, embedder.encoder_id, "reference" if reference else "clustering",
+                           database=None if voices is None else str(voices.path))
     names = _RttmNames(rttm_names(path.stem for path in recordings),
                        rttm_names(reference.names) if reference else {})
     all_segments, all_curves, errors = [], [], {}
@@ -437,6 +447,16 @@ def _collect_recordings(inputs: list[str | Path]) -> list[Path]:
             raise ManifestError(f"{stems[path.stem]} and {path} would both be recording '{path.stem}'; diarise them separately")
         stems[path.stem] = path
     return recordings
+
+
+def _enrolled_voices(database: str | Path | None) -> SpeakerDatabase | None:
+    """The speaker database to diarise against (None without one); UsageError when it is empty."""
+    if database is None:
+        return None
+    voices = open_database(database)
+    if not voices.names:
+        raise UsageError(f"{voices.path}: no speaker is enrolled; add one with `spk enrol NAME CLIP... --db {voices.path}`")
+    return voices
 
 
 def _check_config(config: DiariseConfig) -> None:

@@ -43,7 +43,7 @@ SCHEMAS.setdefault(IDENTITIES.name, IDENTITIES)  # identities.parquet, stamped l
 @dataclass(frozen=True)
 class IdentifyConfig:
     """Settings of `spk identify`: encoder/checkpoint (None: the database's, the only one
-    accepted), back-end (None: the database's) and cohort, calibration ("default": the encoder's
+    accepted), back-end (None: the database's), cohort store and its top-k for s-norm, calibration ("default": the encoder's
     shipped one; "none"; or a calibration.json), the prior that a clip's speaker is enrolled, a
     score threshold (None: decide on probabilities when calibrated, else the encoder's calibrated
     cosine threshold for raw cosine), how many names to give, VAD, device, longest clip (s)."""
@@ -52,6 +52,7 @@ class IdentifyConfig:
     checkpoint: str | None = None
     backend: str | None = None
     cohort: str | None = None
+    cohort_top_k: int | None = None  # None: the s-norm default (scoring.backend.DEFAULT_TOP_K)
     calibration: str | None = DEFAULT_CALIBRATION
     prior: float = DEFAULT_PRIOR
     threshold: float | None = None
@@ -163,7 +164,7 @@ def identify_clips(database: str | Path | SpeakerDatabase, clips: list[Clip], *,
         raise UsageError(f"{opened.path}: no speaker is enrolled; add one with `spk enrol NAME CLIP... --db {opened.path}`")
     embedder = embedder or load_database_encoder(opened, config.encoder, config.checkpoint, config.device)
     opened.require_encoder(embedder.encoder_id)
-    scorer = opened.scorer(config.backend, config.cohort)
+    scorer = opened.scorer(config.backend, config.cohort, config.cohort_top_k)
     notes = list(scorer.notes)
     calibration = resolve_calibration(opened.encoder.encoder_id, scorer.key, config.calibration,
                                       checkpoint=opened.encoder.checkpoint, notes=notes)

@@ -148,13 +148,14 @@ class SpeakerDatabase:
         self.clips_of(name)
         return replace(self, speakers={other: clips for other, clips in self.speakers.items() if other != name})
 
-    def scorer(self, backend: str | None = None, cohort: str | Path | None = None):
+    def scorer(self, backend: str | None = None, cohort: str | Path | None = None, top_k: int | None = None):
         """The `scoring.backend.Scorer` that compares embeddings with this database's voices: the
-        database's back-end unless `backend` names another, adaptive s-norm with a `cohort` store."""
-        from speakembed.pipelines.scoring.backend import resolve_scorer
+        database's back-end unless `backend` names another; adaptive s-norm against the `top_k`
+        nearest embeddings of a `cohort` store."""
+        from speakembed.pipelines.scoring.backend import DEFAULT_TOP_K, resolve_scorer
 
         return resolve_scorer(self.encoder.encoder_id, backend=backend or self.backend, cohort=cohort,
-                              checkpoint=self.encoder.checkpoint)
+                              top_k=top_k or DEFAULT_TOP_K, checkpoint=self.encoder.checkpoint)
 
     def require_encoder(self, encoder_id: str) -> None:
         """ManifestError unless embeddings of `encoder_id` may be compared with this database's."""

@@ -7,27 +7,25 @@ from typing import Optional
 
 import typer
 
-from speakembed.commands import options
+from speakembed.commands import database_options, options
+from speakembed.commands.database_options import count
 from speakembed.console import progress_bar, stdout, user_errors
 
 HELP = """Find who spoke when in one or more recordings.
 
-With --refs (alice.wav bob.wav, or alice=a1.wav alice=a2.wav bob=b.wav for several clips per speaker) every stretch of speech is given to the closest reference voice, or to 'unknown' when none is close enough. Without --refs the voices are found by clustering; give --num-speakers if you know the count, else it is estimated (bounded by --min-speakers/--max-speakers).
+With --refs (alice.wav bob.wav, or alice=a1.wav alice=a2.wav bob=b.wav for several clips per speaker), or --db voices/ (every person enrolled with `spk enrol`, with the database's encoder), every stretch of speech is given to the closest reference voice, or to 'unknown' when none is close enough. Without --refs the voices are found by clustering; give --num-speakers if you know the count, else it is estimated (bounded by --min-speakers/--max-speakers).
 
 Writes to OUT: <recording>.rttm, diarisation.parquet, similarities.parquet (similarity of every window to every voice), <recording>.png and an interactive <recording>.html with audio playback, failures.parquet and report.json. A recording is named by its file name without the extension; inside the RTTM files, whose fields cannot hold whitespace, spaces in recording and speaker names become '_' (report.json gives each recording's rttm_id).
 
 Each run replaces the previous one in OUT: the .rttm/.png/.html files that the previous run wrote for recordings not in this run are removed; other files are left alone. With several recordings, one that cannot be diarised is listed in failures.parquet and the rest go on; if none can be, the command fails (with the recordings' exit code when they all failed alike, else 5)."""
 
 
-def _count(number: int, noun: str) -> str:
-    """'1 speaker', '2 speakers'."""
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
 def diarise(
+    ctx: typer.Context,
     recordings: list[Path] = typer.Argument(..., help="Audio files, or folders of audio files (not searched recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     refs: Optional[list[str]] = typer.Option(None, "--refs", "-r", help="Reference clips: PATH (named by its file name) or NAME=PATH. Repeat the option or list several after it."),
+    db: Optional[Path] = typer.Option(None, "--db", help=database_options.DB_HELP + " Its people are the reference voices."),
     num_speakers: Optional[int] = typer.Option(None, "--num-speakers", "-n", min=1, help="Known number of speakers (clustering mode)."),
     min_speakers: int = typer.Option(1, "--min-speakers", min=1, help="Lower bound of the estimated count."),
     max_speakers: int = typer.Option(10, "--max-speakers", min=1, help="Upper bound of the estimated count."),
@@ -47,17 +45,17 @@ def diarise(
 
     options.check_choice(vad, VAD_METHODS, "--vad")
     config = pipeline.DiariseConfig(
-        encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, hop_s=hop, unknown_threshold=unknown_threshold,
+        encoder=database_options.given(ctx, "encoder", encoder) if db else encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device, hop_s=hop, unknown_threshold=unknown_threshold,
         cluster_unknown=cluster_unknown, num_speakers=num_speakers, min_speakers=min_speakers,
         max_speakers=max_speakers, write_views=not no_views,
     )
     with user_errors(), progress_bar(not quiet) as progress:
-        report = pipeline.run(recordings, out, refs=refs, config=config, progress=progress)
+        report = pipeline.run(recordings, out, refs=refs, database=db, config=config, progress=progress)
     for recording in report.recordings:
         stdout.print(_summary(recording))
     stdout.print(f"{report.mode} mode with {report.encoder} -> {report.out_dir}")
     if report.failures:
-        stdout.print(f"{_count(report.failures, 'recording')} could not be diarised; see "
+        stdout.print(f"{count(report.failures, 'recording')} could not be diarised; see "
                      f"{report.out_dir / 'failures.parquet'}", style="yellow")
 
 
@@ -69,6 +67,6 @@ def _summary(recording) -> str:
     if recording.num_segments == 0:
         return f"{name}: no speech found ({recording.duration_s:.1f} s of audio); wrote empty results"
     rate = recording.elapsed_s / recording.duration_s if recording.duration_s else 0.0
-    return (f"{name}: {_count(recording.num_segments, 'segment')}, {_count(len(recording.speakers), 'speaker')} "
+    return (f"{name}: {count(recording.num_segments, 'segment')}, {count(len(recording.speakers), 'speaker')} "
             f"({', '.join(recording.speakers)}), {recording.speech_s:.1f}/{recording.duration_s:.1f} s speech, "
             f"{recording.elapsed_s:.1f} s (RTF {rate:.3f})")
