@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from speakembed import __version__
-from speakembed.commands import clone, diarise, embed, evaluate, preprocess, train, verify
+from speakembed.commands import calibrate, clone, diarise, embed, evaluate, preprocess, train, verify
 from speakembed.commands.options import multi_value_command
 
 def _exit_code_epilog() -> str:
@@ -28,6 +28,7 @@ app.command("preprocess", help=preprocess.HELP)(preprocess.preprocess)
 app.command("train", help=train.HELP)(train.train)
 app.command("embed", help=embed.HELP)(embed.embed)
 app.command("verify", help=verify.HELP)(verify.verify)
+app.command("calibrate", help=calibrate.HELP)(calibrate.calibrate)
 app.command("diarise", help=diarise.HELP, cls=multi_value_command("--refs", "-r"))(diarise.diarise)
 app.command("clone", help=clone.HELP)(clone.clone)
 app.add_typer(evaluate.app, name="evaluate")

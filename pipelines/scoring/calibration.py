@@ -144,7 +144,8 @@ def threshold_at_far(scores: np.ndarray, labels: np.ndarray, far: float) -> floa
     if not 0.0 <= far <= 1.0:
         raise ValueError(f"a false-accept rate lies in [0, 1], got {far}")
     thresholds, _, false_accepts = error_rates(scores, labels)
-    return float(thresholds[int(np.argmax(false_accepts <= far))])  # false_accepts falls with the threshold
+    meets = false_accepts <= far + 1e-12  # error_rates' 1 - count / total is not exact: 0.01 may come out 0.0100000001
+    return float(thresholds[int(np.argmax(meets))])  # false_accepts falls with the threshold
 
 
 # ----------------------------------------------------------------------------- calibration files

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from speakembed.commands import options
+from speakembed.commands import options, scoring_options
 from speakembed.console import stdout, user_errors
 from speakembed.pipelines.base.outputs import prepare_output_folder
 
@@ -80,10 +80,12 @@ spk evaluate verification --scores scores.parquet [--embeddings STORE] [--out DI
 
 STORE is the output folder of `spk embed` (or its embeddings.zarr). LIST is any trial list `spk verify`
 reads (Kaldi, VoxCeleb, an 'enroll test label' TSV, a trials.parquet); every trial must be labelled.
-Trials are scored as `spk verify --trials` scores them: those naming an id that is not in the store
-(an item that failed to embed) are skipped and counted; --strict refuses such a list instead. Or give
-a scores.parquet with a label column, as `spk verify --trials ... --out` writes. minDCF is normalised,
-C_miss = C_fa = 1, at p_target 0.01 and 0.05.
+Trials are scored as `spk verify --trials` scores them (the encoder's back-end, --backend, --cohort,
+--calibration): those naming an id that is not in the store (an item that failed to embed) are skipped
+and counted; --strict refuses such a list instead. Or give a scores.parquet with a label column, as
+`spk verify --trials ... --out` writes. minDCF and actual DCF (of the calibrated LLRs) are normalised,
+C_miss = C_fa = 1, at p_target 0.01 and 0.05; Cllr in bits; the score thresholds at the EER point and
+at false-accept rate --far.
 
 Retrieval and distances use every valid embedding of STORE with a known speaker, from --speakers FILE
 (a TSV/CSV with an id column and a speaker column, or a segments.parquet); without it, the speaker is
@@ -103,17 +105,24 @@ def verification(
     speaker_column: Optional[str] = typer.Option(None, "--speaker-column",
                                                  help="Speaker column of --speakers; default: speaker."),
     strict: bool = typer.Option(False, "--strict", help="Refuse trials naming ids not in the store (default: skip them)."),
+    backend: str = scoring_options.BACKEND,
+    cohort: Optional[Path] = scoring_options.COHORT,
+    top_k: int = scoring_options.TOP_K,
+    calibration: str = scoring_options.CALIBRATION,
+    far: float = typer.Option(0.01, "--far", help="Target false-accept rate (0 < FAR < 1) whose score threshold is reported."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write the report and pictures into."),
     as_json: bool = options.AS_JSON,
 ) -> None:
-    """`spk evaluate verification`: EER, minDCF and retrieval of embeddings or scores."""
+    """`spk evaluate verification`: EER, minDCF, Cllr, actual DCF and retrieval of embeddings or scores."""
     from speakembed.pipelines import evaluate_verification as pipeline
+    from speakembed.pipelines.verify import VerifyConfig
 
     _check_verification_inputs(embeddings, trials, scores, speakers)
+    config = VerifyConfig(backend=backend, cohort=str(cohort) if cohort else None, top_k=top_k, calibration=calibration)
     with user_errors():
         report = pipeline.evaluate_verification(embeddings=embeddings, trials=trials, scores=scores, speakers=speakers,
                                                 id_column=id_column, speaker_column=speaker_column, strict=strict,
-                                                out_dir=out)  # a bad --out fails before any work
+                                                out_dir=out, config=config, far=far)  # a bad --out fails before any work
         if out is not None:
             pipeline.write_verification_report(report, out)
     if as_json:

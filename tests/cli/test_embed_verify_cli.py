@@ -135,9 +135,12 @@ def test_verify_pair_on_example_voices_with_default_silero_vad():
     different = spk("verify", EXAMPLES / "audio" / "slt_1.flac", EXAMPLES / "audio" / "awb_1.flac", "--json")
     assert same.exit_code == 0 and different.exit_code == 0, same.output + different.output
     same, different = json.loads(same.stdout), json.loads(different.stdout)
-    assert set(same) == {"score", "threshold", "same_speaker", "encoder", "vad_fallback"}
+    assert set(same) == {"probability", "llr", "score", "cosine", "prior", "threshold", "same_speaker", "encoder",
+                         "scoring", "vad_fallback", "notes"}
     assert same["same_speaker"] is True and different["same_speaker"] is False
-    assert same["score"] > different["score"]
+    assert same["score"] > different["score"] and same["cosine"] > different["cosine"]
+    assert same["scoring"]["backend"] is not None and same["probability"] > 0.5 > different["probability"]
+    assert same["llr"] > 0 > different["llr"]
     override = json.loads(spk("verify", EXAMPLES / "audio" / "slt_1.flac", EXAMPLES / "audio" / "slt_2.flac",
                               "--json", "--threshold", "0.9999").stdout)
     assert override["threshold"] == 0.9999 and override["same_speaker"] is False
