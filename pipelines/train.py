@@ -42,7 +42,7 @@ from speakembed.models.normalize import l2_normalize
 from speakembed.models.registry import pick_device, trainable_spec
 from speakembed.pipelines.training import pooled_cache
 from speakembed.pipelines.base.outputs import prepare_output_folder
-from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError
+from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, OutputError, UsageError
 from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.scoring.metrics import equal_error_rate
 from speakembed.pipelines.base.progress import Progress, report_progress
@@ -85,7 +85,7 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
     torch.manual_seed(config.seed)  # the same initial weights in every process and every run
     pretrained_base = trainable_spec(config.encoder).training.pretrained_base
     base_weights = {"source": config.whisper_model} if pretrained_base else None
-    network = build_network(config.encoder, config.model, base_weights).to(device)
+    network = _initial_network(config, base_weights).to(device)
     loss_function = make_loss(config).to(device)
     teacher = _load_teacher(config, device)
     optimizer = torch.optim.AdamW(_parameter_groups(network, loss_function, config),
@@ -117,6 +117,24 @@ def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resum
     per_second = steps_run * config.speakers_per_batch * config.utterances_per_speaker * world_size / max(elapsed, 1e-9)
     final = history[-1] if history else {}
     return TrainReport(out_dir, config.steps, final.get("loss", float("nan")), final.get("dev_eer"), per_second, history)
+
+
+def _initial_network(config: TrainConfig, base_weights: dict | None) -> torch.nn.Module:
+    """A fresh network of `config.model`, or with `init_from` the trained network of that checkpoint
+    folder (its own architecture; `config.model` does not apply), which the run then fine-tunes."""
+    if config.init_from is None:
+        return build_network(config.encoder, config.model, base_weights)
+    from safetensors.torch import load_file
+
+    from speakembed.models.checkpoints import checkpoint_arguments, load_checkpoint_config
+
+    folder = Path(config.init_from)
+    saved, _ = load_checkpoint_config(folder)
+    if saved["encoder"] != config.encoder:
+        raise UsageError(f"init_from {folder}: a {saved['encoder']} checkpoint; this run trains {config.encoder}")
+    network = build_network(config.encoder, checkpoint_arguments(saved), saved.get("base_weights") or base_weights)
+    load_saved_state_dict(network, load_file(str(folder / "model.safetensors")))
+    return network
 
 
 def _pooled_cache(out_dir: Path, network, corpus: Corpus, config: TrainConfig, device, progress):

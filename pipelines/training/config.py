@@ -50,6 +50,7 @@ class TrainConfig:
     cache_crops: int = 4  # frozen whisper: crops per train utterance encoded once (0: encode every step)
     cache_views: int = 2  # frozen whisper: augmented versions of each cached crop
     pretrained_lr_scale: float = 0.05  # learning rate of fine-tuned pretrained blocks, relative to learning_rate
+    init_from: str | None = None  # a checkpoint folder (spk train's, or models/pretrained/NAME) to fine-tune
     teacher: str | None = None  # a registered pretrained encoder to distil from (e.g. "lstm")
     distill_weight: float = 1.0  # weight of the cosine distillation loss when a teacher is set
     seed: int = 0

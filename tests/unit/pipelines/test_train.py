@@ -139,3 +139,19 @@ def test_output_folder_is_created_with_its_parents(corpus, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(OutputError, match="cannot create the output folder"):
         train.run(corpus, tmp_path / "a_file" / "out", config=tiny_config(steps=1))
+
+
+def test_init_from_fine_tunes_a_trained_checkpoint(corpus, tmp_path):
+    """init_from starts from the checkpoint's weights and architecture (its model settings win)."""
+    import torch
+    from safetensors.torch import load_file
+
+    train.run(corpus, tmp_path / "base", config=tiny_config(steps=4))
+    tuned = train.run(corpus, tmp_path / "tuned", config=tiny_config(steps=1, learning_rate=1e-12, spec_augment=False,
+                                                                      init_from=str(tmp_path / "base"),
+                                                                      model={"d_model": 64}))
+    before, after = load_file(str(tmp_path / "base" / "model.safetensors")), load_file(str(tmp_path / "tuned" / "model.safetensors"))
+    assert before.keys() == after.keys() and tuned.steps == 1
+    assert all(torch.allclose(before[name], after[name], atol=1e-6) for name in before)
+    with pytest.raises(UsageError, match="init_from"):
+        train.run(corpus, tmp_path / "wrong", config=tiny_config(encoder="lstm", init_from=str(tmp_path / "base")))
