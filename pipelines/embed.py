@@ -4,6 +4,8 @@ Output folder layout:
     OUT/embeddings.zarr   N x D embeddings, item ids, valid and vad_fallback flags (see pipelines/data/stores.py)
     OUT/failures.parquet  one row per item that could not be embedded, with the reason
     OUT/report.json       counts, timings, encoder and config
+    OUT/embeddings.npy + ids.txt, or OUT/xvector.ark + xvector.scp   with `formats` npy / kaldi
+                          (pipelines/data/exports.py), written from the finished store
 With `shard=(K, N)` only every N-th item (from the K-th) is embedded, into
 `OUT/embeddings.shard-K-of-N.zarr` (and matching failures/report files), so that N jobs of a
 scheduler can share a corpus; readers combine the N parts of a folder without copying them.
@@ -31,7 +33,8 @@ from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_
 from speakembed.pipelines.base.progress import Progress, report_progress
 from speakembed.pipelines.data.failures import speech_or_failure, write_failures
 from speakembed.pipelines.data.items import collect_items, items_fingerprint
-from speakembed.pipelines.data.stores import ChunkedStoreWriter, read_store_attrs
+from speakembed.pipelines.data.exports import check_format, export_store
+from speakembed.pipelines.data.stores import ChunkedStoreWriter, read_store, read_store_attrs
 
 # Bumped when the same inputs and config would give a different store: 2 = clips in which the VAD
 # keeps too little are embedded (flagged vad_fallback) instead of failing, so older stores are stale.
@@ -80,6 +83,7 @@ class EmbedReport:
     part_suffix: str = ""  # ".shard-K-of-N" for one part of a sharded run
     num_vad_fallback: int = 0  # embedded from the energy-trimmed or whole clip: the VAD kept too little
     num_reused: int = 0  # items taken from an interrupted run's complete chunks instead of embedded again
+    exports: list[str] = field(default_factory=list)  # files written in other formats (`formats`), beside the store
 
     @property
     def store_path(self) -> Path:
@@ -115,9 +119,27 @@ class _Tally:
 
 
 def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = EmbedConfig(),
-        progress: Progress | None = None) -> EmbedReport:
-    """Embed every item of `inputs` into `out_dir` (created with its parents if missing), resuming
-    an interrupted run of the same inputs and config; see the module docstring."""
+        formats: tuple[str, ...] = (), progress: Progress | None = None) -> EmbedReport:
+    """Embed every item of `inputs` (files, folders, a segments.parquet, a Kaldi wav.scp) into
+    `out_dir` (created with its parents if missing), resuming an interrupted run of the same
+    inputs and config, then export the store in `formats` (npy, kaldi); see the module docstring."""
+    formats = tuple(check_format(name) for name in formats)
+    report = _embed(inputs, out_dir, config, progress)
+    if any(name != "zarr" for name in formats):
+        store = read_store(report.store_path)
+        report.exports = [path.name for name in formats for path in export_store(store, report.out_dir, name,
+                                                                                   report.part_suffix)]
+        if not report.up_to_date:
+            _write_report(report)
+    return report
+
+
+def _write_report(report: EmbedReport) -> None:
+    """OUT/report[.shard-K-of-N].json."""
+    write_text_atomically(report.out_dir / f"report{report.part_suffix}.json", json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def _embed(inputs: list[str | Path], out_dir: str | Path, config: EmbedConfig, progress: Progress | None) -> EmbedReport:
     started = time.perf_counter()
     out_dir = prepare_output_folder(Path(out_dir))
     items = select_shard(collect_items(inputs), config.shard)
@@ -150,7 +172,7 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = 
     report = EmbedReport(out_dir, embedder.encoder_id, len(items), tally.embedded, failure_counts,
                          tally.speech_samples / embedder.spec.sample_rate, time.perf_counter() - started,
                          part_suffix=suffix, num_vad_fallback=tally.vad_fallback, num_reused=reused)
-    write_text_atomically(out_dir / f"report{suffix}.json", json.dumps(report.to_dict(), indent=2) + "\n")
+    _write_report(report)
     return report
 
 

@@ -1,7 +1,8 @@
-"""What to embed: files, folders (recursive) or a segments manifest, as items with stable ids.
+"""What to embed: files, folders (recursive), a segments manifest or a Kaldi wav.scp, as items with stable ids.
 
 An item id is the file's path relative to the folder given (POSIX separators), the path
-relative to the current directory for a single file, or the manifest's `segment_id`; a trial
+relative to the current directory for a single file, the manifest's `segment_id`, or the
+wav.scp's recording id (utterance id with a `segments` file beside it, see data/kaldi.py); a trial
 list naming those ids scores directly against the store.
 """
 
@@ -28,15 +29,19 @@ class Item:
 
 
 def collect_items(inputs: list[str | Path]) -> list[Item]:
-    """Expand files, folders and `segments.parquet` manifests into items, in a stable order."""
+    """Expand files, folders, `segments.parquet` manifests and Kaldi `wav.scp` files into items, in a stable order."""
     if not inputs:
-        raise InputNotFoundError("nothing to embed; give audio files, folders or a segments.parquet")
+        raise InputNotFoundError("nothing to embed; give audio files, folders, a segments.parquet or a wav.scp")
     items: list[Item] = []
     for given in map(Path, inputs):
         if given.is_dir():
             items.extend(_folder_items(given))
         elif given.suffix == ".parquet":
             items.extend(_manifest_items(given))
+        elif given.suffix == ".scp":
+            from speakembed.pipelines.data.kaldi import wav_scp_items  # kaldi.py builds Items: imported here, not above
+
+            items.extend(wav_scp_items(given))
         elif given.exists():
             items.append(Item(_id_for_single_file(given), given))
         else:
