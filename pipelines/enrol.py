@@ -143,11 +143,10 @@ def _expand(clips: list[str | Path | Clip]) -> list[Clip]:
     """`Clip`s as they are; files and folders (searched recursively) as the clips of their items."""
     if not clips:
         raise InputNotFoundError("nothing to enrol; give audio files or folders of a speaker's recordings")
-    given = [clip for clip in clips if isinstance(clip, Clip)]
-    paths = [clip for clip in clips if not isinstance(clip, Clip)]
     # one input at a time: the same file named twice, or two folders with the same layout, are
     # not an id clash here (enrolled audio is told apart by its hash)
-    return given + [Clip.of_item(item) for path in paths for item in collect_items([path])]
+    return [each for clip in clips
+            for each in ([clip] if isinstance(clip, Clip) else [Clip.of_item(item) for item in collect_items([clip])])]
 
 
 def _new_database(database: str | Path, embedder, config: EnrolConfig) -> SpeakerDatabase:

@@ -155,10 +155,11 @@ def run(inputs: list[str | Path], database: str | Path, *, config: IdentifyConfi
 
 
 def identify_clips(database: str | Path | SpeakerDatabase, clips: list[Clip], *,
-                   config: IdentifyConfig = IdentifyConfig(), embedder=None,
+                   config: IdentifyConfig = IdentifyConfig(), embedder=None, strict: bool = False,
                    progress: Progress | None = None) -> IdentifyReport:
     """Identify `clips` against `database` (a folder or an opened database); nothing is written.
-    `embedder`: the database's encoder already loaded (the Python API keeps one)."""
+    `embedder`: the database's encoder already loaded (the Python API keeps one). `strict`: raise
+    the error of the first clip that cannot be embedded instead of listing it in the failures."""
     opened = database if isinstance(database, SpeakerDatabase) else open_database(database)
     if not opened.names:
         raise UsageError(f"{opened.path}: no speaker is enrolled; add one with `spk enrol NAME CLIP... --db {opened.path}`")
@@ -173,8 +174,8 @@ def identify_clips(database: str | Path | SpeakerDatabase, clips: list[Clip], *,
     speech = speech_of_clips(clips, embedder.spec, config.vad, config.max_duration_s)
     errors = {clip.name: result for clip, result in zip(clips, speech) if isinstance(result, SpeakEmbedError)}
     kept = [(clip, result) for clip, result in zip(clips, speech) if not isinstance(result, SpeakEmbedError)]
-    if not kept:
-        raise _nothing_embedded(errors)
+    if errors and (strict or not kept):
+        raise next(iter(errors.values())) if strict else _nothing_embedded(errors)
     embeddings = embed_speech([samples for _, samples in kept], embedder, progress, "identifying")
     scores = scorer.matrix(embeddings, opened.centroids())
     identifications = [

@@ -7,7 +7,8 @@ from __future__ import annotations
 import typer
 
 from speakembed import __version__
-from speakembed.commands import calibrate, clone, diarise, embed, evaluate, preprocess, train, verify
+from speakembed.commands import (calibrate, clone, diarise, embed, enrol, evaluate, evaluate_identification, identify,
+                                 preprocess, train, verify)
 from speakembed.commands.options import multi_value_command
 
 def _exit_code_epilog() -> str:
@@ -31,6 +32,9 @@ app.command("verify", help=verify.HELP)(verify.verify)
 app.command("calibrate", help=calibrate.HELP)(calibrate.calibrate)
 app.command("diarise", help=diarise.HELP, cls=multi_value_command("--refs", "-r"))(diarise.diarise)
 app.command("clone", help=clone.HELP)(clone.clone)
+app.command("enrol", help=enrol.HELP)(enrol.enrol)
+app.command("identify", help=identify.HELP)(identify.identify)
+evaluate.app.command("identification", help=evaluate_identification.HELP)(evaluate_identification.identification)
 app.add_typer(evaluate.app, name="evaluate")
 
 
