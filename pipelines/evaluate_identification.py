@@ -231,16 +231,21 @@ def open_set_eer(genuine_scores: np.ndarray, genuine_right: np.ndarray,
     """Equal error rate (fraction) and its threshold of open-set identification by the best
     candidate's score: at threshold t, FNIR(t) = share of genuine clips not named rightly with a
     score >= t (`genuine_right`: the best candidate is the true person), FPIR(t) = share of
-    impostor clips scoring >= t. (None, None) without genuine or impostor clips."""
+    impostor clips scoring >= t. (None, None) without genuine or impostor clips.
+
+    It is the verification EER (scoring.metrics) of the genuine clips as targets and the
+    impostors as non-targets, a genuine clip whose best candidate is someone else scoring below
+    every threshold (it is missed whatever the threshold)."""
     if len(genuine_scores) == 0 or len(impostor_scores) == 0:
         return None, None
-    thresholds = np.unique(np.concatenate([genuine_scores, impostor_scores, [np.inf]]))
-    right = np.sort(np.asarray(genuine_scores)[np.asarray(genuine_right, dtype=bool)])
-    impostors = np.sort(np.asarray(impostor_scores))
-    fnir = 1.0 - (len(right) - np.searchsorted(right, thresholds, side="left")) / len(genuine_scores)
-    fpir = (len(impostors) - np.searchsorted(impostors, thresholds, side="left")) / len(impostors)
-    crossing = int(np.argmin(np.abs(fnir - fpir)))
-    return float((fnir[crossing] + fpir[crossing]) / 2), float(thresholds[crossing])
+    from speakembed.pipelines.scoring.metrics import equal_error_rate
+
+    floor = min(np.min(genuine_scores), np.min(impostor_scores)) - 1.0
+    targets = np.where(np.asarray(genuine_right, dtype=bool), genuine_scores, floor)
+    scores = np.concatenate([targets, impostor_scores])
+    labels = np.concatenate([np.ones(len(targets), dtype=bool), np.zeros(len(impostor_scores), dtype=bool)])
+    point = equal_error_rate(scores, labels)
+    return point.eer, point.threshold
 
 
 def _per_speaker(genuine: pd.DataFrame) -> dict[str, dict]:
