@@ -44,9 +44,11 @@ def verify(
     from speakembed.pipelines.audio.vad import VAD_METHODS
 
     options.check_choice(vad, VAD_METHODS, "--vad")
-    config = pipeline.VerifyConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad, device=device,
-                                   threshold=threshold, backend=backend, cohort=str(cohort) if cohort else None, top_k=top_k,
-                                   calibration=calibration, prior=prior)
+    with user_errors():
+        config = pipeline.VerifyConfig(encoder=encoder, checkpoint=str(checkpoint) if checkpoint else None, vad=vad,
+                                       device=device, threshold=threshold, backend=backend,
+                                       cohort=str(cohort) if cohort else None, top_k=top_k, calibration=calibration,
+                                       prior=prior)
     if trials is not None:
         _score_trials(pipeline, trials, embeddings, out, config, as_json, quiet)
         return
