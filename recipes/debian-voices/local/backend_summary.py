@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 SETS = ("real-dev", "synthetic-dev")
-SCORINGS = {"raw": "raw cosine", "default": "back-end + calibration", "snorm": "back-end + s-norm"}
+SCORINGS = {"raw": "raw cosine", "default": "back-end (default)", "snorm": "back-end + s-norm"}  # each with its calibration map
 
 
 def row(encoder: str, dev_set: str, scoring: str, report: dict, raw_eer: float | None) -> str:
