@@ -72,18 +72,16 @@ def decide(scores: np.ndarray, calibration: LogisticMap | None, config: VerifyCo
     """LLRs, probabilities (at config.prior) and verdicts of `scores`. The verdict is score >=
     config.threshold when given, else LLR >= the Bayes threshold of the prior (probability >= 0.5),
     else, for raw cosine scores only, score >= `legacy_threshold` (the model card's EER point)."""
-    llr = None if calibration is None else calibration.llr(scores)
-    posterior = None if llr is None else probability(llr, config.prior)
-    threshold = config.threshold
-    if threshold is None and calibration is not None:
-        threshold = calibration.score_at(bayes_threshold(config.prior))
-    if threshold is None:
-        threshold = legacy_threshold
-    if config.threshold is None and calibration is not None:
-        same = llr >= bayes_threshold(config.prior)
-    else:
-        same = None if threshold is None else np.asarray(scores) >= threshold
-    return Decisions(llr, posterior, same, threshold)
+    scores = np.asarray(scores)
+    if calibration is None:
+        threshold = config.threshold if config.threshold is not None else legacy_threshold
+        return Decisions(None, None, None if threshold is None else scores >= threshold, threshold)
+    llr = calibration.llr(scores)
+    posterior = probability(llr, config.prior)
+    if config.threshold is not None:
+        return Decisions(llr, posterior, scores >= config.threshold, config.threshold)
+    llr_threshold = bayes_threshold(config.prior)
+    return Decisions(llr, posterior, llr >= llr_threshold, calibration.score_at(llr_threshold))
 
 
 @dataclass(frozen=True)
