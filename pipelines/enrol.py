@@ -36,12 +36,14 @@ from speakembed.pipelines.scoring.backend import DEFAULT_BACKEND, NO_BACKEND
 @dataclass(frozen=True)
 class EnrolConfig:
     """Settings of `spk enrol`: encoder/checkpoint (None: the database's; the default encoder for
-    a new one), back-end (None: the database's; "default" for a new one), VAD and device."""
+    a new one), back-end (None: the database's; "default" for a new one), VAD (None: the
+    database's; silero for a new one) and device. The first enrolment fixes encoder, back-end
+    and VAD for the database."""
 
     encoder: str | None = None
     checkpoint: str | None = None
     backend: str | None = None
-    vad: str = "silero"
+    vad: str | None = None
     device: str | None = None
 
 
@@ -101,7 +103,8 @@ def run(database: str | Path, name: str, clips: list[str | Path | Clip], *, conf
     target = existing or _new_database(database, embedder, config)
     if existing is not None:
         existing.require_encoder(embedder.encoder_id)
-        _check_same_backend(existing, config.backend)
+        _check_same_setting(existing, "back-end", "--backend", existing.backend, _backend_value(config.backend))
+        _check_same_setting(existing, "VAD", "--vad", existing.vad, config.vad)
     else:
         target.scorer()  # refuse a back-end file fitted for other weights before any work
     prepare_output_folder(target.path.parent)
@@ -150,23 +153,28 @@ def _expand(clips: list[str | Path | Clip]) -> list[Clip]:
 
 
 def _new_database(database: str | Path, embedder, config: EnrolConfig) -> SpeakerDatabase:
-    backend = config.backend or DEFAULT_BACKEND
-    if backend not in (DEFAULT_BACKEND, NO_BACKEND):
-        backend = str(Path(backend).absolute())
     identity = EncoderIdentity.of(embedder, config.encoder or embedder.spec.name, config.checkpoint)
-    return new_database(database, identity, backend=backend, vad=config.vad)
+    return new_database(database, identity, backend=_backend_value(config.backend) or DEFAULT_BACKEND,
+                        vad=config.vad or "silero")
 
 
-def _check_same_backend(database: SpeakerDatabase, backend: str | None) -> None:
-    chosen = backend if backend in (None, DEFAULT_BACKEND, NO_BACKEND) else str(Path(backend).absolute())
-    if chosen is not None and chosen != database.backend:
-        raise UsageError(f"{database.path}: this database scores with back-end '{database.backend}', not "
-                         f"'{backend}'; leave --backend out to enrol, or give it to `spk identify`")
+def _backend_value(backend: str | None) -> str | None:
+    """`--backend` as a database records it: default, none, or a back-end file's absolute path."""
+    if backend in (None, DEFAULT_BACKEND, NO_BACKEND):
+        return backend
+    return str(Path(backend).absolute())
 
 
-def _new_audio(database: SpeakerDatabase, name: str, clips: list[Clip]) -> tuple[list[Clip], list[str]]:
-    """The clips whose audio is not enrolled yet (once each), and the sources of those that are
-    (under `name`); UsageError for audio enrolled under another name."""
+def _check_same_setting(database: SpeakerDatabase, what: str, option: str, recorded: str, given: str | None) -> None:
+    """UsageError when `given` (None: not given) differs from the database's `recorded` setting."""
+    if given is not None and given != recorded:
+        raise UsageError(f"{database.path}: this database was made with {what} '{recorded}', not '{given}'; "
+                         f"leave {option} out to enrol into it")
+
+
+def _new_audio(database: SpeakerDatabase, name: str, clips: list[Clip]) -> tuple[list[tuple[Clip, str]], list[str]]:
+    """(clip, audio hash) of the clips whose audio is not enrolled yet (once each), and the
+    sources of those that are (under `name`); UsageError for audio enrolled under another name."""
     fresh, repeated, seen = [], [], set()
     for clip in clips:
         digest = clip.audio_sha256()

@@ -46,7 +46,8 @@ class IdentifyConfig:
     accepted), back-end (None: the database's), cohort store and its top-k for s-norm, calibration ("default": the encoder's
     shipped one; "none"; or a calibration.json), the prior that a clip's speaker is enrolled, a
     score threshold (None: decide on probabilities when calibrated, else the encoder's calibrated
-    cosine threshold for raw cosine), how many names to give, VAD, device, longest clip (s)."""
+    cosine threshold for raw cosine), how many names to give, VAD (None: the database's, as its
+    clips were embedded), device, longest clip (s)."""
 
     encoder: str | None = None
     checkpoint: str | None = None
@@ -57,7 +58,7 @@ class IdentifyConfig:
     prior: float = DEFAULT_PRIOR
     threshold: float | None = None
     top: int = 5
-    vad: str = "silero"
+    vad: str | None = None  # None: the database's
     device: str | None = None
     max_duration_s: float = 1800.0
 
@@ -171,7 +172,7 @@ def identify_clips(database: str | Path | SpeakerDatabase, clips: list[Clip], *,
                                       checkpoint=opened.encoder.checkpoint, notes=notes)
     decision = _decision_rule(opened, scorer.key, calibration, config)
 
-    speech = speech_of_clips(clips, embedder.spec, config.vad, config.max_duration_s)
+    speech = speech_of_clips(clips, embedder.spec, config.vad or opened.vad, config.max_duration_s)
     errors = {clip.name: result for clip, result in zip(clips, speech) if isinstance(result, SpeakEmbedError)}
     kept = [(clip, result) for clip, result in zip(clips, speech) if not isinstance(result, SpeakEmbedError)]
     if errors and (strict or not kept):

@@ -108,8 +108,8 @@ class Encoder:
 class SpeakerDB:
     """A speaker database folder (the one `spk enrol --db` makes): opened if it exists, made on
     the first `enrol` otherwise, with `encoder` (an `Encoder`, or an encoder name; default: the
-    database's own, `lstm` for a new one). `vad` and `backend` apply to a new database (None:
-    silero and the shipped back-end); an existing one keeps its own."""
+    database's own, `lstm` for a new one). `vad` and `backend` are fixed by the first enrolment
+    (None: silero and the shipped back-end); an existing database keeps its own."""
 
     def __init__(self, path: str | Path, *, encoder: Encoder | str | None = None, vad: str | None = None,
                  backend: str | None = None, device: str | None = None):
@@ -155,7 +155,7 @@ class SpeakerDB:
 
         encoder = self.encoder
         config = enrol.EnrolConfig(encoder=encoder.name, checkpoint=encoder.checkpoint, backend=self.backend,
-                                   vad=self._vad(), device=self.device)
+                                   vad=self.vad, device=self.device)
         return enrol.run(self.path, name, _clips(clips, sample_rate, name=name, paths_as_given=True),
                          config=config, embedder=encoder.embedder)
 
@@ -167,9 +167,8 @@ class SpeakerDB:
         for `threshold` and `prior`. Raises the typed error of a clip that cannot be embedded."""
         from speakembed.pipelines import identify
 
-        database = self.database
-        config = identify.IdentifyConfig(top=top, threshold=threshold, prior=prior, vad=database.vad, device=self.device)
-        report = identify.identify_clips(database, _clips(audio, sample_rate), config=config,
+        config = identify.IdentifyConfig(top=top, threshold=threshold, prior=prior, device=self.device)
+        report = identify.identify_clips(self.database, _clips(audio, sample_rate), config=config,
                                          embedder=self.encoder.embedder, strict=True)
         return report.identifications[0] if _is_single(audio) else report.identifications
 
@@ -184,11 +183,6 @@ class SpeakerDB:
         from speakembed.pipelines import enrol
 
         enrol.remove(self.path, name)
-
-    def _vad(self) -> str:
-        if self.exists:
-            return self.database.vad
-        return self.vad or "silero"
 
     def __contains__(self, name: str) -> bool:
         return name in self.names

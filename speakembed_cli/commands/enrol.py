@@ -69,7 +69,8 @@ def _enrol_clips(ctx, pipeline, db: Path, arguments: list[str], encoder, checkpo
         raise typer.BadParameter(f"give audio files or folders of {name}'s voice after the name", param_hint="CLIP...")
     config = pipeline.EnrolConfig(encoder=database_options.given(ctx, "encoder", encoder),
                                   checkpoint=str(checkpoint) if checkpoint else None,
-                                  backend=database_options.given(ctx, "backend", backend), vad=vad, device=device)
+                                  backend=database_options.given(ctx, "backend", backend),
+                                  vad=database_options.given(ctx, "vad", vad), device=device)
     with progress_bar(not quiet) as progress:
         report = pipeline.run(db, name, clips, config=config, progress=progress)
     if as_json:

@@ -51,8 +51,8 @@ def identify(
         config = pipeline.IdentifyConfig(
             encoder=database_options.given(ctx, "encoder", encoder), checkpoint=str(checkpoint) if checkpoint else None,
             backend=database_options.given(ctx, "backend", backend), cohort=str(cohort) if cohort else None,
-            cohort_top_k=top_k, calibration=calibration, prior=prior, threshold=threshold, top=top, vad=vad,
-            device=device)
+            cohort_top_k=top_k, calibration=calibration, prior=prior, threshold=threshold, top=top,
+            vad=database_options.given(ctx, "vad", vad), device=device)
         report = pipeline.run(clips, db, config=config, out_dir=out, progress=progress)
     if as_json:
         stdout.print_json(json.dumps(report.to_dict()))
