@@ -141,6 +141,7 @@ def test_bad_names_and_folders(clips, database):
     clip = clips / "clips" / "A" / "3.wav"
     for args, db, code, words in ((("enrol", "--remove", "Z"), database, 2, "'Z' is not enrolled"),
                                   (("enrol", "unknown", clip), database, 2, "cannot be a speaker name"),
+                                  (("enrol", "A", clip, "--vad", "silero"), database, 2, "made with VAD 'energy'"),
                                   (("enrol", "--list"), clips / "clips", 6, "not a speaker database"),
                                   (("enrol", "A", clip), clips / "clips", 6, "not a speaker database"),
                                   (("identify", clip), clips / "clips", 6, "not a speaker database")):
