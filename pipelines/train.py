@@ -50,6 +50,7 @@ from speakembed.pipelines.training.config import TrainConfig, feature_augmentati
 from speakembed.pipelines.training.sampling import WaveformCrops, sample_batch, sample_utterances, training_views
 
 TRAINER_STATE = "trainer_state.pt"
+NOISE_BANK = 48  # synthetic noises drawn once for waveform augmentation (without a noise_dir)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
     if not data_dir.is_dir():
         raise InputNotFoundError(f"{data_dir}: no such folder; give the --out folder of `spk preprocess`")
     segments = read_table(data_dir / "segments.parquet", "segments")
-    features = read_features(data_dir / "features.zarr")
+    features = read_features(data_dir / "features.zarr").load_into_memory()  # random access at every step
     available = set(features.segment_ids)
     segments = segments[segments["segment_id"].isin(available)]
     train = _utterances_by_speaker(segments[segments["split"] == "train"], minimum=2)
@@ -174,12 +175,13 @@ def _waveform_crops(data_dir: Path, mel: MelConfig, config: TrainConfig) -> Wave
     from speakembed.pipelines.data.speech_store import read_speech
     from speakembed.pipelines.training.augmentation import make_augmenter
 
-    speech = read_speech(data_dir)
+    speech = read_speech(data_dir).load_into_memory()
     if speech.n_mels != mel.hop_length:
         raise ManifestError(f"{data_dir}: speech.zarr holds blocks of {speech.n_mels} samples, the features a "
                             f"{mel.hop_length}-sample hop; run spk preprocess --keep-speech again")
     frontend = trainable_spec(config.encoder).make_frontend(mel)
-    return WaveformCrops(speech, frontend, make_augmenter({"sample_rate": mel.sample_rate, **config.waveform_augment}))
+    return WaveformCrops(speech, frontend, make_augmenter({"sample_rate": mel.sample_rate, **config.waveform_augment},
+                                                          synthetic_bank=NOISE_BANK))
 
 
 def _check_features(data_dir: Path, frontend: str, n_mels: int, config: TrainConfig) -> None:

@@ -81,3 +81,18 @@ def test_waveform_augmentation_without_a_speech_store_or_with_bad_settings_is_re
         train.load_corpus(bare, load_config(None, TINY + ["augment_waveform=true"], device="cpu"))
     with pytest.raises(UsageError, match="waveform_augment"):
         load_config(None, TINY + ["waveform_augment.noise_probability=3"], device="cpu")
+
+
+def test_stores_read_into_memory_give_the_same_frames(prepared):
+    on_disk, in_memory = read_speech(prepared), read_speech(prepared).load_into_memory()
+    for segment in on_disk.segment_ids:
+        assert np.array_equal(on_disk.get(segment), in_memory.get(segment))
+
+
+def test_the_synthetic_noise_bank_is_drawn_once_and_seeded():
+    from speakembed.pipelines.training.augmentation import make_augmenter
+
+    first, again = make_augmenter({}, synthetic_bank=4), make_augmenter({}, synthetic_bank=4)
+    assert len(first.noises) == 4 and all(len(noise) == 8 * 16000 for noise in first.noises)
+    assert all(np.array_equal(a, b) for a, b in zip(first.noises, again.noises))
+    assert make_augmenter({}).noises == []  # without a bank: a fresh synthetic noise per call, as before
