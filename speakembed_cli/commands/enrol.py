@@ -21,7 +21,7 @@ spk enrol --rename alice "Alice Liddell" --db voices/
 spk enrol --remove bob --db voices/
 spk enrol --list --db voices/
 
-The database keeps every clip's embedding, each person's centroid, and the encoder (and back-end) it was made with: the first enrolment fixes them (--encoder/--checkpoint, --backend), later ones use them and refuse another encoder. A clip that cannot be embedded (missing, unreadable, silent, shorter than the encoder's minimum) fails the command and leaves the database as it was; audio already enrolled under the name is skipped."""
+The database keeps every clip's embedding, each person's centroid, and the encoder, back-end and VAD it was made with: the first enrolment fixes them (--encoder/--checkpoint, --backend, --vad; their defaults are for a new database), later ones use them and refuse others. A clip that cannot be embedded (missing, unreadable, silent, shorter than the encoder's minimum) fails the command and leaves the database as it was; audio already enrolled under the name is skipped."""
 
 
 def enrol(

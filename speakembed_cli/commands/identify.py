@@ -20,6 +20,8 @@ spk identify x.wav --db voices/ --json
 
 Each clip is embedded with the database's encoder and scored against every person's centroid (with the database's back-end; --backend, --cohort to change). With a calibration for those scores the names come with the posterior probability that the clip is that person, given --prior, the probability that its speaker is enrolled at all; the answer is the most probable of the names and 'unknown'. Without a calibration, or with --threshold, the best name is kept when its score reaches the threshold (default: the encoder's calibrated cosine threshold), else the answer is 'unknown'.
 
+--encoder, --checkpoint, --backend and --vad default to the database's own (another encoder is refused).
+
 --out DIR writes identities.parquet (item_id, identity, rank, speaker, score, probability, encoder: one row per clip and candidate), failures.parquet (clips that could not be embedded) and report.json."""
 
 
