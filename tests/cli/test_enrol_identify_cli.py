@@ -123,6 +123,10 @@ def test_rename_and_remove(database, tmp_path):
     assert [speaker["name"] for speaker in listing["speakers"]] == ["Ann Lee", "C"]
     taken = spk("enrol", "--rename", "Ann Lee", "C", "--db", db)
     assert taken.exit_code == 2 and "'C' is already enrolled" in taken.output
+    for name in ("Ann Lee", "C"):
+        assert spk("enrol", "--remove", name, "--db", db).exit_code == 0
+    empty = spk("identify", db / "database.json", "--db", db)
+    assert empty.exit_code == 2 and "no speaker is enrolled" in empty.output
 
 
 def test_a_failed_enrol_leaves_the_database_as_it_was(clips, database, tmp_path):
