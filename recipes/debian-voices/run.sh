@@ -5,13 +5,14 @@
 #            whose .deb is already there is not fetched, so with all of them there no network is needed)
 #   stage 1  dpkg-deb -x each package                 -> $data/unpacked
 #   stage 2  folder corpus + labels.tsv               -> $data/corpus/{train,dev}/<speaker>/...
-#   stage 3  dev trials (mostly same-language non-targets) -> $data/eval/{audio,trials.txt}
+#   stage 3  dev trials (mostly same-language non-targets) -> $data/eval/{audio,trials.txt}, and the same
+#            trials through a room and a telephone line       -> $data/eval-channels/{reverb,telephone}/
 #   stage 4  spk embed + spk verify --trials + spk evaluate verification, per encoder -> $work/<encoder>/
 #   stage 5  spk preprocess folder of the train split (features for spk train)  -> $work/train-data
 #   stage 6  simulated meetings of the dev voices (clean, reverb, telephone; RTTM + refs)
 #            -> $data/meetings/{clean,reverb,telephone}/<id>.{flac,rttm}, <id>/refs/, meetings.tsv
 #   stage 7  spk train each of --trainings (conf/NAME.json)      -> $work/train/NAME
-#   stage 8  the trained models on the real dev trials          -> $work/eval/NAME/report
+#   stage 8  the trained models on the real dev trials (clean, reverb, telephone) -> $work/eval/NAME/*/report
 # Usage: recipes/debian-voices/run.sh [--stage N] [--stop-stage N] [--data DIR] [--work DIR]
 #                                     [--encoders "lstm conv-transformer"] [--dev-languages "fr es nl de"]
 #                                     [--packages "..."] [--trial-nontargets 3000]
@@ -81,6 +82,12 @@ if run_stage 3; then
     "$python" "$here/local/make_trials.py" "$data/corpus" "$data/eval.partial" --nontargets "$trial_nontargets"
     mv "$data/eval.partial" "$data/eval"
   fi
+  if [ ! -f "$data/eval-channels/telephone/trials.txt" ]; then
+    log "stage 3: the dev trials through a room and a telephone line"
+    rm -rf "$data/eval-channels.partial"
+    "$python" "$here/local/channel_trials.py" "$data/eval" "$data/eval-channels.partial"
+    mv "$data/eval-channels.partial" "$data/eval-channels"
+  fi
 fi
 
 if run_stage 4; then
@@ -130,8 +137,12 @@ fi
 if run_stage 8; then
   for config in $trainings; do
     log "stage 8: $config on the real dev trials"
-    "$spk" embed "$data/eval/audio" --out "$work/eval/$config/embeddings" --checkpoint "$work/train/$config" -q
-    "$spk" evaluate verification --embeddings "$work/eval/$config/embeddings" --trials "$data/eval/trials.txt" \
-      --out "$work/eval/$config/report"
+    for variant in clean reverb telephone; do
+      trials=$data/eval-channels/$variant
+      [ "$variant" = clean ] && trials=$data/eval
+      "$spk" embed "$trials/audio" --out "$work/eval/$config/$variant/embeddings" --checkpoint "$work/train/$config" -q
+      "$spk" evaluate verification --embeddings "$work/eval/$config/$variant/embeddings" --trials "$trials/trials.txt" \
+        --out "$work/eval/$config/$variant/report"
+    done
   done
 fi
