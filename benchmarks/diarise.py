@@ -1,14 +1,18 @@
 """Diarisation accuracy, speed and memory: `spk diarise` against a naive Resemblyzer baseline.
 
-Part 1, accuracy on the dev meetings (`../shared/data/dev/meetings`: dev_m0X.flac with its
-dev_m0X.rttm and dev_m0X/refs/<speaker>.flac). Every system writes one RTTM per meeting into a
+Part 1, accuracy on sets of dev meetings, side by side: the synthetic ones
+(`../shared/data/dev/meetings`: dev_m0X.flac with its dev_m0X.rttm and dev_m0X/refs/<speaker>.flac)
+and, when built (recipes/debian-voices/run.sh stage 6), the real-speech meetings of the dev voices
+in their clean, reverb and telephone (8 kHz) variants (exp/debian-voices/data/meetings/<variant>:
+8 meetings of 1-3 minutes and the 20-minute deb_long). Every system writes one RTTM per meeting into a
 temp folder, scored with `speakembed.pipelines.evaluate_diarisation.evaluate_diarisation` (pyannote.metrics,
 collar ±0.25 s for the collared DER, overlapped speech always scored). Systems:
 - spk diarise (reference): `diarise.run` with the meeting's reference clips (refs/*.flac).
 - spk diarise (clustering, automatic count): `diarise.run` without references.
 - spk diarise (clustering, true count): `DiariseConfig(num_speakers=<speakers in the RTTM>)`.
 - naive baseline, built here from the reference tools only: 16 kHz audio read with soundfile
-  (no `preprocess_wav`, which trims silences and would shift the timing); speech regions from
+  (no `preprocess_wav`, which trims silences and would shift the timing; other rates resampled
+  to 16 kHz with scipy's `resample_poly`); speech regions from
   the silero-vad package's own `get_speech_timestamps` (default settings); each region cut into
   1.5 s windows every 0.75 s (a region shorter than 1.5 s is one window; a last window is
   aligned to the region's end when the hop leaves its tail uncovered); each window
@@ -19,7 +23,10 @@ collar ±0.25 s for the collared DER, overlapped speech always scored). Systems:
   different labels. No overlap handling, no smoothing. It runs in its own subprocess because
   importing silero_vad calls torch.set_num_threads(1); the child restores the default thread
   count afterwards so Resemblyzer gets the same cores as spk.
-RTF = processing wall time / audio duration over the three meetings, after an untimed warm-up
+Per set: DER accumulated over its meetings (long meetings weigh more) and the mean of the
+per-meeting DERs (what the issue's targets are on), miss / false alarm / confusion, JER, and how
+many meetings got the right speaker count (with the mean absolute count error).
+RTF = processing wall time / audio duration over a set's meetings, after an untimed warm-up
 meeting. For spk it is the time of each `diarise.run` call (encoder loading, decoding, VAD,
 embedding, decision, RTTM and parquet writing); for the baseline the per-meeting work after its
 models are loaded (reading, VAD, embedding, clustering, RTTM writing).
@@ -36,8 +43,9 @@ when its dev-meeting RTF predicts under 3 minutes (and is stopped at 3 minutes o
 In reference mode the long file's reference DER is not shown: the clips name only dev_m01's
 speakers, so most of the hour is correctly 'unknown'.
 
-Run (about 5 minutes on 2 cores; part 1 alone about 1 minute):
-    .venv/bin/python benchmarks/diarise.py [--skip-long] [--json OUT] [--meetings DIR]
+Run (part 1 on the synthetic set alone about 1 minute on 2 cores; each real variant about 3 more
+minutes, mostly the baseline; part 2 about 4 minutes):
+    .venv/bin/python benchmarks/diarise.py [--skip-long] [--json OUT] [--meetings DIR ...]
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ from embed_speed import BUSY_LOAD, machine_info  # noqa: E402  (same machine des
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MEETINGS = REPO.parent / "shared" / "data" / "dev" / "meetings"
+REAL_MEETINGS = REPO / "exp" / "debian-voices" / "data" / "meetings"
+REAL_VARIANTS = ("clean", "reverb", "telephone")
 SPK = Path(sys.executable).parent / "spk"
 SAMPLE_RATE = 16000
 COLLAR_S = 0.25
@@ -216,8 +226,12 @@ def baseline_child(jobs: list[dict]) -> None:
     for job in jobs:
         started = time.perf_counter()
         wav, rate = soundfile.read(job["audio"], dtype="float32")
-        if rate != SAMPLE_RATE or wav.ndim != 1:
-            raise SystemExit(f"{job['audio']}: the baseline expects 16 kHz mono audio")
+        if wav.ndim != 1:
+            raise SystemExit(f"{job['audio']}: the baseline expects mono audio")
+        if rate != SAMPLE_RATE:
+            from scipy.signal import resample_poly
+
+            wav = resample_poly(wav, SAMPLE_RATE, rate).astype("float32")
         regions = get_speech_timestamps(torch.from_numpy(wav), vad, sampling_rate=SAMPLE_RATE)
         turns = baseline_turns(wav, regions, encoder, job["speakers"])
         write_turns(Path(job["rttm"]), turns)
@@ -284,7 +298,8 @@ def score(reference: Path, hypothesis_dir: Path) -> dict:
 
 
 def accuracy(meetings: list[Meeting], meetings_dir: Path, scratch: Path) -> list[dict]:
-    """Score every system on the dev meetings; one result dict per system."""
+    """Score every system on one set of meetings; one result dict per system."""
+    scratch.mkdir()
     audio_s = sum(meeting.duration_s for meeting in meetings)
     results = []
     for label, (with_refs, true_count) in SPK_SYSTEMS.items():
@@ -383,11 +398,11 @@ def pct(fraction: float | None) -> str:
 def print_accuracy(console, meetings: list[Meeting], results: list[dict]) -> None:
     console.print(f"\nAccuracy on the dev meetings (collar ±{COLLAR_S:g} s for DER±; miss, FA, confusion: "
                   "% of reference speech, no collar)")
-    headers = ["system", "DER %", f"DER±{COLLAR_S:g} %", "miss %", "FA %", "conf %", "JER %",
-               f"speaker count right (x/{len(meetings)})", "RTF"]
-    rows = [[r["system"], pct(o["der"]), pct(o["der_collar"]), f"{o['full']['missed_pct']:.2f}",
+    headers = ["system", "DER %", "mean DER %", f"DER±{COLLAR_S:g} %", "miss %", "FA %", "conf %", "JER %",
+               f"count right (x/{len(meetings)})", "mean |count err|", "RTF"]
+    rows = [[r["system"], pct(o["der"]), pct(mean_of(r, "der")), pct(o["der_collar"]), f"{o['full']['missed_pct']:.2f}",
              f"{o['full']['false_alarm_pct']:.2f}", f"{o['full']['confusion_pct']:.2f}", pct(o["jer"]),
-             f"{o['exact_speaker_counts']}/{len(meetings)}", f"{r['rtf']:.4f}"]
+             f"{o['exact_speaker_counts']}/{len(meetings)}", f"{mean_count_error(r):.2f}", f"{r['rtf']:.4f}"]
             for r in results for o in [r["overall"]]]
     print_table(console, headers, rows)
     console.print("\nPer-meeting DER % (no collar; in brackets: hypothesis - reference speaker count)")
@@ -395,6 +410,16 @@ def print_accuracy(console, meetings: list[Meeting], results: list[dict]) -> Non
     rows = [[r["system"], *(f"{pct(s['der'])} ({s['speaker_count_error']:+d})" for s in r["recordings"])]
             for r in results]
     print_table(console, headers, rows)
+
+
+def mean_of(result: dict, key: str) -> float:
+    """The mean over a system's meetings of one per-meeting score (each meeting weighs the same)."""
+    return sum(scores[key] for scores in result["recordings"]) / len(result["recordings"])
+
+
+def mean_count_error(result: dict) -> float:
+    """Mean absolute speaker-count error over a system's meetings."""
+    return sum(abs(scores["speaker_count_error"]) for scores in result["recordings"]) / len(result["recordings"])
 
 
 def print_long(console, long: dict) -> None:
@@ -434,8 +459,10 @@ def print_header(console, machine: dict, data: dict) -> None:
                   f"{os.getloadavg()[0]:.2f} after")
     if machine["load_average_1m"] > BUSY_LOAD:
         console.print(f"WARNING: load average above {BUSY_LOAD}: other work shared the CPU; timings are unreliable")
-    console.print(f"data: {data['meetings_dir']}: " + ", ".join(
-        f"{m['id']} ({m['duration_s']:.1f} s, {m['speakers']} speakers, {m['refs']} refs)" for m in data["meetings"]))
+    for meeting_set in data["sets"]:
+        console.print(f"data ({meeting_set['name']}): {meeting_set['meetings_dir']}: " + ", ".join(
+            f"{m['id']} ({m['duration_s']:.1f} s, {m['speakers']} speakers, {m['refs']} refs)"
+            for m in meeting_set["meetings"]))
 
 
 # ---------------------------------------------------------------- main
@@ -443,7 +470,9 @@ def print_header(console, machine: dict, data: dict) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--meetings", type=Path, default=DEFAULT_MEETINGS, help="folder of X.flac + X.rttm meetings")
+    parser.add_argument("--meetings", type=Path, nargs="+", default=None,
+                        help="folders of X.flac + X.rttm meetings, scored side by side (default: the synthetic dev "
+                             "meetings and the real-speech meeting variants that are built)")
     parser.add_argument("--skip-long", action="store_true", help="only part 1 (accuracy on the dev meetings)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--baseline-child", type=Path, help=argparse.SUPPRESS)
@@ -459,22 +488,41 @@ def main(argv=None) -> None:
     from rich.console import Console
 
     machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
-    meetings = load_meetings(args.meetings)
-    data = {"meetings_dir": str(args.meetings), "meetings": [
+    folders = args.meetings or default_meeting_sets()
+    sets = {set_name(folder): (folder, load_meetings(folder)) for folder in folders}
+    data = {"sets": [{"name": name, "meetings_dir": str(folder), "meetings": [
         {"id": m.meeting_id, "duration_s": m.duration_s, "speakers": m.num_speakers, "refs": len(m.refs)}
-        for m in meetings]}
+        for m in meetings]} for name, (folder, meetings) in sets.items()]}
     with tempfile.TemporaryDirectory(prefix="diarise-bench-") as scratch:
-        results = accuracy(meetings, args.meetings, Path(scratch))
-        baseline_rtf = next(r["rtf"] for r in results if r["system"] == BASELINE)
-        long = None if args.skip_long else long_audio(meetings, Path(scratch), baseline_rtf)
-    console = Console(width=220, highlight=False)
+        results = {}
+        for index, (name, (folder, meetings)) in enumerate(sets.items()):
+            log(f"meeting set {name}:")
+            results[name] = accuracy(meetings, folder, Path(scratch) / f"set_{index}")
+        first_meetings, first_results = next(iter(sets.values()))[1], next(iter(results.values()))
+        baseline_rtf = next(r["rtf"] for r in first_results if r["system"] == BASELINE)
+        long = None if args.skip_long else long_audio(first_meetings, Path(scratch), baseline_rtf)
+    console = Console(width=240, highlight=False)
     print_header(console, machine, data)
-    print_accuracy(console, meetings, results)
+    for name, (folder, meetings) in sets.items():
+        console.print(f"\n## {name}")
+        print_accuracy(console, meetings, results[name])
     if long:
         print_long(console, long)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "data": data, "accuracy": results, "long": long},
                                         indent=2) + "\n")
+
+
+def default_meeting_sets() -> list[Path]:
+    """The synthetic dev meetings, then each real-speech variant whose folder exists."""
+    return [DEFAULT_MEETINGS] + [REAL_MEETINGS / variant for variant in REAL_VARIANTS if (REAL_MEETINGS / variant).is_dir()]
+
+
+def set_name(folder: Path) -> str:
+    """A short label of a meeting folder: `synthetic`, `real clean`, ... or the folder's name."""
+    if folder.resolve() == DEFAULT_MEETINGS.resolve():
+        return "synthetic"
+    return f"real {folder.name}" if folder.parent.resolve() == REAL_MEETINGS.resolve() else folder.name
 
 
 if __name__ == "__main__":

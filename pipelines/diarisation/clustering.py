@@ -8,6 +8,7 @@ import numpy as np
 
 MAX_POINTS = 1500  # windows are pooled into at most this many points before the O(n^3) step
 MIN_NEIGHBOURS = 8
+DENSE_POINTS = 300  # up to this many points the Laplacian is decomposed densely
 PRUNE_FRACTIONS = (0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3)  # candidates for NME-SC
 
 
@@ -33,9 +34,9 @@ def cluster_speakers(embeddings: np.ndarray, *, num_speakers: int | None = None,
     if len(pooled) <= 2 or num_speakers == 1 or max_speakers == 1:
         return np.zeros(count, dtype=np.int64)
     fractions = PRUNE_FRACTIONS if prune_fraction is None else (prune_fraction,)
-    spectra = [_spectrum(pooled, fraction) for fraction in fractions]
     upper = min(max_speakers, len(pooled) - 1)
     lower = max(1, min_speakers)
+    spectra = [_spectrum(pooled, fraction, upper + 1) for fraction in fractions]
     # NME: the fraction whose largest eigengap is biggest relative to how much it prunes away
     best = min(range(len(fractions)), key=lambda index: _kept(fractions[index], len(pooled)) / len(pooled)
                / max(_largest_gap(spectra[index][0], lower, upper)[1], 1e-9))
@@ -45,14 +46,25 @@ def cluster_speakers(embeddings: np.ndarray, *, num_speakers: int | None = None,
     return _kmeans_on_spectrum(eigenvectors, min(num_speakers, len(pooled)), seed)[owners]
 
 
-def _spectrum(points: np.ndarray, prune_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (ascending) and eigenvectors of the normalised Laplacian of the pruned affinity."""
+def _spectrum(points: np.ndarray, prune_fraction: float, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `count` smallest eigenvalues (ascending) and their eigenvectors of the normalised
+    Laplacian L = I - D^-1/2 A D^-1/2 of the pruned affinity A: all that the eigengap and the
+    embedding need. Beyond DENSE_POINTS they come from the largest eigenpairs of the sparse
+    normalised affinity (Lanczos), far cheaper than the full O(n^3) decomposition."""
     from scipy.linalg import eigh
 
     affinity = _pruned_affinity(points, prune_fraction)
     scale = 1 / np.sqrt(affinity.sum(axis=1).clip(1e-8))
-    laplacian = np.eye(len(points)) - scale[:, None] * affinity * scale[None, :]
-    return eigh(laplacian)
+    normalised = scale[:, None] * affinity * scale[None, :]
+    count = min(count, len(points))
+    if len(points) <= DENSE_POINTS:
+        return eigh(np.eye(len(points)) - normalised, subset_by_index=[0, count - 1])
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import eigsh
+
+    values, vectors = eigsh(csr_matrix(normalised), k=count, which="LA", v0=np.ones(len(points)))
+    order = np.argsort(-values)
+    return 1 - values[order], vectors[:, order]
 
 
 def _largest_gap(eigenvalues: np.ndarray, lower: int, upper: int) -> tuple[int, float]:

@@ -29,7 +29,7 @@ def diarise(
     num_speakers: Optional[int] = typer.Option(None, "--num-speakers", "-n", min=1, help="Known number of speakers (clustering mode)."),
     min_speakers: int = typer.Option(1, "--min-speakers", min=1, help="Lower bound of the estimated count."),
     max_speakers: int = typer.Option(10, "--max-speakers", min=1, help="Upper bound of the estimated count."),
-    unknown_threshold: float = typer.Option(0.55, "--unknown-threshold", help="Reference mode: cosine below which speech is 'unknown'."),
+    unknown_threshold: float = typer.Option(0.2, "--unknown-threshold", help="Reference mode: similarity (cosine after removing half the recording's mean window embedding) below which speech is 'unknown'."),
     cluster_unknown: bool = typer.Option(False, "--cluster-unknown", help="Reference mode: split unknown speech into unknown_1..k."),
     hop: float = typer.Option(0.4, "--hop", min=0.05, help="Hop between analysis windows, in seconds."),
     no_views: bool = typer.Option(False, "--no-views", help="Skip the PNG and HTML views."),

@@ -92,3 +92,37 @@ def test_many_speakers_with_many_windows_each_are_all_found():
     points, truth = clusters(10, per_cluster=150, spread=0.35, seed=3)
     labels = cluster_speakers(points)
     assert len(set(labels)) == 10
+
+
+def test_sparse_spectrum_of_many_points_matches_the_dense_decomposition():
+    from speakembed.pipelines.diarisation import clustering
+
+    rng = np.random.default_rng(0)
+    voices = rng.normal(size=(4, 32))
+    points = voices[rng.integers(0, 4, 400)] + 0.6 * rng.normal(size=(400, 32))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    sparse_values, _ = clustering._spectrum(points, 0.1, 6)
+    affinity = clustering._pruned_affinity(points, 0.1)
+    scale = 1 / np.sqrt(affinity.sum(axis=1))
+    dense_values = np.linalg.eigvalsh(np.eye(400) - scale[:, None] * affinity * scale[None, :])[:6]
+    assert len(points) > clustering.DENSE_POINTS
+    np.testing.assert_allclose(sparse_values, dense_values, atol=1e-6)
+    assert clustering._largest_gap(sparse_values, 1, 5)[0] == 4
+
+
+def test_recording_normalisation_removes_the_shared_component_from_windows_and_references():
+    from speakembed.pipelines.diarise import SpeakerModel, recording_normalised
+    from speakembed.pipelines.diarisation.windows import WindowAnalysis
+
+    shared = np.zeros(8)
+    shared[0] = 3.0  # every voice of the recording shares this direction (channel, encoder bias)
+    alice, bob = np.eye(8)[1], np.eye(8)[2]
+    windows = np.stack([shared + alice] * 5 + [shared + bob] * 5).astype(np.float32)
+    analysis = WindowAnalysis(16000, 16000 * 10, [(0, 160000)], np.arange(10) * 6400, 25600, windows)
+    reference = SpeakerModel(["alice", "bob"], np.stack([shared + alice, shared + bob]) / np.sqrt(10))
+    raw_cosine = float(windows[0] @ windows[5]) / float(np.linalg.norm(windows[0]) ** 2)
+    normalised, voices = recording_normalised(analysis, reference, 1.0)
+    assert raw_cosine > 0.8  # two different voices look alike before
+    assert normalised.embeddings[0] @ normalised.embeddings[5] < 0  # and apart after
+    assert (normalised.embeddings[:5] @ voices.embeddings.T).argmax(axis=1).tolist() == [0] * 5
+    assert recording_normalised(analysis, reference, 0.0) == (analysis, reference)
