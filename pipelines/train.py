@@ -74,6 +74,7 @@ class Corpus:
     mel: MelConfig
     fingerprint: str
     waveforms: WaveformCrops | None = None  # with augment_waveform: crops cut from speech.zarr
+    groups: dict[str, str] | None = None  # with speaker_groups: speaker -> group (e.g. language)
 
 
 def run(data_dir: str | Path, out_dir: str | Path, *, config: TrainConfig, resume: bool = False,
@@ -165,7 +166,23 @@ def load_corpus(data_dir: Path, config: TrainConfig) -> Corpus:
     digest = hashlib.sha256(pd.util.hash_pandas_object(segments[["segment_id", "speaker", "split"]], index=False).values.tobytes())
     _check_features(data_dir, features.attrs.get("frontend_name", "lstm"), features.n_mels, config)
     mel = MelConfig(**features.attrs["frontend"])
-    return Corpus(train, dev, features, mel, digest.hexdigest(), _waveform_crops(data_dir, mel, config))
+    return Corpus(train, dev, features, mel, digest.hexdigest(), _waveform_crops(data_dir, mel, config),
+                  _speaker_groups(config))
+
+
+def _speaker_groups(config: TrainConfig) -> dict[str, str] | None:
+    """speaker -> group from the `speaker_groups` TSV (a `speaker` column and a `group` or
+    `language` column, e.g. recipes/debian-voices' labels.tsv), or None."""
+    if config.speaker_groups is None:
+        return None
+    path = Path(config.speaker_groups)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such speaker groups table (speaker_groups)")
+    table = pd.read_csv(path, sep="\t", dtype=str)
+    column = next((name for name in ("group", "language") if name in table.columns), None)
+    if "speaker" not in table.columns or column is None:
+        raise ManifestError(f"{path}: a speaker groups table needs a speaker column and a group or language column")
+    return dict(zip(table["speaker"], table[column].fillna("")))
 
 
 def _waveform_crops(data_dir: Path, mel: MelConfig, config: TrainConfig) -> WaveformCrops | None:

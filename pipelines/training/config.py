@@ -53,6 +53,8 @@ class TrainConfig:
     init_from: str | None = None  # a checkpoint folder (spk train's, or models/pretrained/NAME) to fine-tune
     teacher: str | None = None  # a registered pretrained encoder to distil from (e.g. "lstm")
     distill_weight: float = 1.0  # weight of the cosine distillation loss when a teacher is set
+    speaker_groups: str | None = None  # TSV (speaker + group or language column): batches hold same-group speakers
+    group_block: int = 4  # with speaker_groups: speakers drawn together from one group (hard negatives)
     seed: int = 0
     device: str | None = None
 
@@ -101,6 +103,8 @@ def _validate(config: TrainConfig) -> None:
                              f"{config.encoder} trains on '{spec.frontend}' features, so it cannot distil from it")
     feature_augmentation(config)
     waveform_augmentation(config)
+    if config.group_block < 1:
+        raise UsageError(f"group_block must be at least 1, got {config.group_block}")
 
 
 def waveform_augmentation(config: TrainConfig):

@@ -58,13 +58,36 @@ def sample_utterances(corpus: "Corpus", config: TrainConfig, step: int, rank: in
     """The N x M segment ids of one step (speaker-major), each with the step's generator: the
     caller draws that utterance's crop from it before taking the next id (the step's stream)."""
     rng = np.random.default_rng([config.seed, step, rank])
-    speakers = sorted(corpus.train)
-    chosen = rng.choice(len(speakers), size=config.speakers_per_batch, replace=False)
-    for index in chosen:
-        utterances = corpus.train[speakers[index]]
+    for speaker in batch_speakers(sorted(corpus.train), corpus.groups, config, rng):
+        utterances = corpus.train[speaker]
         drawn = rng.choice(len(utterances), size=config.utterances_per_speaker, replace=len(utterances) < config.utterances_per_speaker)
         for pick in drawn:
             yield utterances[pick], rng
+
+
+def batch_speakers(speakers: list[str], groups: dict[str, str] | None, config: TrainConfig,
+                   rng: np.random.Generator) -> list[str]:
+    """The `speakers_per_batch` distinct speakers of one step. With `groups` (speaker -> group, e.g.
+    language) the batch is filled with blocks of up to `group_block` speakers of one group, so a
+    speaker's negatives share its group and a model cannot pass by telling groups (languages,
+    packages) apart; groups are drawn in proportion to their number of speakers, the rest of the
+    batch uniformly. Without groups: a uniform draw."""
+    size = config.speakers_per_batch
+    if not groups:
+        return [speakers[index] for index in rng.choice(len(speakers), size=size, replace=False)]
+    members: dict[str, list[str]] = {}
+    for speaker in speakers:
+        members.setdefault(groups.get(speaker, f"\0{speaker}"), []).append(speaker)
+    shared = sorted(group for group, names in members.items() if len(names) > 1)
+    chosen: list[str] = []
+    while shared and len(chosen) < size:
+        weights = np.array([len(members[group]) for group in shared], dtype=float)
+        group = shared.pop(int(rng.choice(len(shared), p=weights / weights.sum())))
+        block = min(config.group_block, len(members[group]), size - len(chosen))
+        chosen += [members[group][index] for index in rng.choice(len(members[group]), size=block, replace=False)]
+    rest = [speaker for speaker in speakers if speaker not in set(chosen)]
+    chosen += [rest[index] for index in rng.choice(len(rest), size=size - len(chosen), replace=False)]
+    return chosen
 
 
 def random_crop(frames: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
