@@ -17,7 +17,7 @@
 #                                     [--encoders "lstm conv-transformer"] [--dev-languages "fr es nl de"]
 #                                     [--packages "..."] [--trial-nontargets 3000]
 #                                     [--meetings 8] [--meeting-minutes "1 3"] [--long-meeting-minutes 20]
-#                                     [--trainings "ct_finetune whisper_head_real"]
+#                                     [--trainings "ct_scratch ct_continue ..."]
 # Never add the packages that ../shared/FACTS.md reserves for independent evaluation (asterisk-*,
 # fillets-ng-data-*, codec2-examples, pocketsphinx-testdata, the alsa channel-test voices, the pyannote
 # sample): they must stay unseen. Every stage is safe to re-run.
@@ -28,7 +28,10 @@ stop_stage=100
 data=exp/debian-voices/data
 work=exp/debian-voices
 encoders="lstm conv-transformer whisper-head"
-trainings="ct_finetune whisper_head_real"  # conf/NAME.json of stage 7 (the shipped recipes); see README for the ablation
+# stage 7, in order (conf/NAME.json; ct_average is the weight average of local/average_checkpoints.py): the
+# lineage of the shipped conv-transformer and whisper head (whisper_head_finetune starts from the synthetic
+# head of recipes/synthetic stage 7, exp/synthetic/whisper-head); README.md has the ablation runs
+trainings="ct_scratch ct_continue ct_continue_distil ct_average ct_groups whisper_head_finetune"
 dev_languages="fr es nl de"
 trial_nontargets=3000
 meetings=8                # of 1-3 minutes (--meeting-minutes), plus one long one
@@ -130,8 +133,18 @@ train() {  # train CONFIG: conf/CONFIG.json -> $work/train/CONFIG (a killed run 
   "$spk" train --data "$data" --out "$out" --config "$here/conf/$config.json" $resume -q
 }
 
+average_ct() {  # the mean of step 1000 of ct_scratch and the +250/+500 checkpoints of both continuations
+  local out=$work/train/ct_average
+  if [ -f "$out/model.safetensors" ]; then log "$out exists, skipping"; return; fi
+  "$python" "$here/local/average_checkpoints.py" "$out" "$work/train/ct_scratch" \
+    "$work/train/ct_continue/checkpoints/step-0000250" "$work/train/ct_continue/checkpoints/step-0000500" \
+    "$work/train/ct_continue_distil/checkpoints/step-0000250" "$work/train/ct_continue_distil"
+}
+
 if run_stage 7; then
-  for config in $trainings; do train "$config"; done
+  for config in $trainings; do
+    case $config in ct_average) average_ct ;; *) train "$config" ;; esac
+  done
 fi
 
 if run_stage 8; then
