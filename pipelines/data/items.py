@@ -39,9 +39,9 @@ def collect_items(inputs: list[str | Path]) -> list[Item]:
         elif given.suffix == ".parquet":
             items.extend(_manifest_items(given))
         elif given.suffix == ".scp":
-            from speakembed.pipelines.data.kaldi import wav_scp_items  # kaldi.py builds Items: imported here, not above
+            from speakembed.pipelines.data.kaldi import wav_scp_regions
 
-            items.extend(wav_scp_items(given))
+            items.extend(Item(*region) for region in wav_scp_regions(given))
         elif given.exists():
             items.append(Item(_id_for_single_file(given), given))
         else:

@@ -25,7 +25,6 @@ import numpy as np
 
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 from speakembed.pipelines.base.outputs import write_atomically, write_text_atomically
-from speakembed.pipelines.data.items import Item
 from speakembed.pipelines.data.rttm import rttm_names
 
 ARCHIVE_OFFSET = re.compile(r":\d+$")  # `archive.ark:1234`: a record inside an archive
@@ -38,14 +37,15 @@ def is_wav_scp(path: Path) -> bool:
     return path.suffix == ".scp"
 
 
-def wav_scp_items(path: str | Path) -> list[Item]:
-    """The items of a Kaldi wav.scp: one per recording, or per utterance of a `segments` file
-    beside it (see the module docstring). ManifestError for a malformed or unsupported line."""
+def wav_scp_regions(path: str | Path) -> list[tuple[str, Path, float, float | None]]:
+    """The (id, audio path, start s, duration s or None) regions of a Kaldi wav.scp: one per
+    recording, or per utterance of a `segments` file beside it (see the module docstring); data/items.py
+    makes them Items. ManifestError for a malformed or unsupported line."""
     path = Path(path)
     recordings = _recordings(path)
     segments = path.with_name("segments")
     if not segments.is_file():
-        return [Item(recording_id, audio) for recording_id, audio in recordings.items()]
+        return [(recording_id, audio, 0.0, None) for recording_id, audio in recordings.items()]
     items = []
     for number, fields in _lines(segments):
         if len(fields) != 4:
@@ -59,7 +59,7 @@ def wav_scp_items(path: str | Path) -> list[Item]:
             raise ManifestError(f"{segments}:{number}: start and end must be seconds, found '{start}' '{end}'") from None
         if start_s < 0 or (end_s != -1 and end_s <= start_s):
             raise ManifestError(f"{segments}:{number}: the segment [{start}, {end}] is empty or negative")
-        items.append(Item(utterance, recordings[recording], start_s, None if end_s == -1 else end_s - start_s))
+        items.append((utterance, recordings[recording], start_s, None if end_s == -1 else end_s - start_s))
     return items
 
 
