@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from speakembed.pipelines.data.features import read_features
+from speakembed.pipelines.data.manifests import read_table, write_table
 
 FRAME_S = 0.01
 
@@ -31,14 +31,14 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    segments = pd.read_parquet(args.data / "segments.parquet")
+    segments = read_table(args.data / "segments.parquet", "segments")
     rng = np.random.default_rng(args.seed)
     keep = rng.random(len(segments)) < args.fraction
     keep |= segments["split"].ne("train").to_numpy()
     ranked = segments.assign(order=rng.random(len(segments))).groupby("speaker")["order"].rank()
     keep |= (ranked <= 2).to_numpy()  # every train speaker keeps two utterances
     args.out.mkdir(parents=True, exist_ok=True)
-    segments[keep].to_parquet(args.out / "segments.parquet", index=False)
+    write_table(segments[keep].reset_index(drop=True), args.out / "segments.parquet", "segments")
     shutil.copy(args.data / "recordings.parquet", args.out / "recordings.parquet")
     for store in ("features.zarr", "speech.zarr"):
         link = args.out / store
