@@ -31,7 +31,6 @@ from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
 from speakembed.pipelines.data.manifests import read_table
 from speakembed.pipelines.data.speaker_db import UNKNOWN, open_database
-from speakembed.pipelines.identify import IDENTITIES
 
 TOP_KS = (1, 5)
 DEFAULT_COLLAR_S = 0.0  # identification error rate: every second of speech counts
@@ -126,7 +125,7 @@ def evaluate_identification(identities: str | Path, *, database: str | Path | No
     reads), else the first folder of each item id. ManifestError when no clip has a known speaker.
     """
     table_path = _identities_path(identities)
-    table = read_table(table_path, IDENTITIES.name)
+    table = read_table(table_path, "identities")
     enrolled = _enrolled_names(table_path, database)
     notes: list[str] = []
     truth = _true_speakers(table["item_id"].drop_duplicates().tolist(), speakers, id_column, speaker_column, notes)

@@ -31,13 +31,11 @@ from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_
 from speakembed.pipelines.base.progress import Progress
 from speakembed.pipelines.data.failures import failure_row, write_failures
 from speakembed.pipelines.data.items import collect_items
-from speakembed.pipelines.data.manifests import SCHEMAS, Schema, write_table
+from speakembed.pipelines.data.manifests import SCHEMAS, write_table
 from speakembed.pipelines.data.speaker_db import UNKNOWN, SpeakerDatabase, load_database_encoder, open_database
 from speakembed.pipelines.scoring.calibration import DEFAULT_CALIBRATION, DEFAULT_PRIOR, resolve_calibration
 
-IDENTITIES = Schema("identities", 1, {"item_id": "string", "identity": "string", "rank": "int64", "speaker": "string",
-                                      "score": "float32", "probability": "float32", "encoder": "string"})
-SCHEMAS.setdefault(IDENTITIES.name, IDENTITIES)  # identities.parquet, stamped like the other manifests
+IDENTITIES = SCHEMAS["identities"]  # identities.parquet (pipelines/data/manifests.py)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ SCHEMAS = {
                                   "speaker": "string", "confidence": "float32", "overlap": "bool"}),
         Schema("similarities", 1, {"recording_id": "string", "time_s": "float64", "speaker": "string",
                                    "similarity": "float32"}),
+        Schema("identities", 1, {"item_id": "string", "identity": "string", "rank": "int64", "speaker": "string",
+                                 "score": "float32", "probability": "float32", "encoder": "string"}),
     )
 }
 
