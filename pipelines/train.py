@@ -126,17 +126,12 @@ def _initial_network(config: TrainConfig, base_weights: dict | None) -> torch.nn
     folder (its own architecture; `config.model` does not apply), which the run then fine-tunes."""
     if config.init_from is None:
         return build_network(config.encoder, config.model, base_weights)
-    from safetensors.torch import load_file
+    from speakembed.models.registry import load_encoder
 
-    from speakembed.models.checkpoints import checkpoint_arguments, load_checkpoint_config
-
-    folder = Path(config.init_from)
-    saved, _ = load_checkpoint_config(folder)
-    if saved["encoder"] != config.encoder:
-        raise UsageError(f"init_from {folder}: a {saved['encoder']} checkpoint; this run trains {config.encoder}")
-    network = build_network(config.encoder, checkpoint_arguments(saved), saved.get("base_weights") or base_weights)
-    load_saved_state_dict(network, load_file(str(folder / "model.safetensors")))
-    return network
+    trained = load_encoder(checkpoint=config.init_from, device="cpu")  # the one checkpoint reader
+    if trained.spec.name != config.encoder:
+        raise UsageError(f"init_from {config.init_from}: a {trained.spec.name} checkpoint; this run trains {config.encoder}")
+    return trained.network
 
 
 def _pooled_cache(out_dir: Path, network, corpus: Corpus, config: TrainConfig, device, progress):
@@ -182,7 +177,8 @@ def _speaker_groups(config: TrainConfig) -> dict[str, str] | None:
     column = next((name for name in ("group", "language") if name in table.columns), None)
     if "speaker" not in table.columns or column is None:
         raise ManifestError(f"{path}: a speaker groups table needs a speaker column and a group or language column")
-    return dict(zip(table["speaker"], table[column].fillna("")))
+    table = table.dropna(subset=[column])  # a speaker without a group is drawn with the ungrouped ones
+    return dict(zip(table["speaker"], table[column]))
 
 
 def _waveform_crops(data_dir: Path, mel: MelConfig, config: TrainConfig) -> WaveformCrops | None:
