@@ -2,8 +2,9 @@
 augmented views the network is fed. With `augment_waveform` the crops are cut from the stored
 speech (speech.zarr), each put through the waveform chain of models/augment.py (room, noise,
 gain, telephone band, lossy codec, small speed changes) and only then turned into log-mels, so
-the network hears channels it would otherwise never meet; a teacher still hears the clean crop. Every draw is seeded by (seed, step, rank), so a resumed run
-continues bit for bit and each rank of a distributed run draws its own batch."""
+the network hears channels it would otherwise never meet; a teacher still hears the clean crop.
+Every draw is seeded by (seed, step, rank), so a resumed run continues bit for bit and each rank
+of a distributed run draws its own batch."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def batch_speakers(speakers: list[str], groups: dict[str, str] | None, config: T
         group = shared.pop(int(rng.choice(len(shared), p=weights / weights.sum())))
         block = min(config.group_block, len(members[group]), size - len(chosen))
         chosen += [members[group][index] for index in rng.choice(len(members[group]), size=block, replace=False)]
-    rest = [speaker for speaker in speakers if speaker not in set(chosen)]
+    taken = set(chosen)
+    rest = [speaker for speaker in speakers if speaker not in taken]
     chosen += [rest[index] for index in rng.choice(len(rest), size=size - len(chosen), replace=False)]
     return chosen
 
