@@ -31,7 +31,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         report = embed.run([args.audio], Path(work) / "emb", config=embed.EmbedConfig(encoder=args.encoder, vad=args.vad))
-        scores = verify.scored_trials(args.trials, report.store_path).table
+        raw_cosine = verify.VerifyConfig(backend="none", calibration="none")  # the card's threshold is a cosine one
+        scores = verify.scored_trials(args.trials, report.store_path, config=raw_cosine).table
     operating_point = equal_error_rate(scores["score"].to_numpy(), scores["label"].to_numpy(dtype=int))
 
     card_path = CARDS / f"{args.encoder}.json"
