@@ -133,11 +133,12 @@ class SpeakerModel:
 
 
 def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None = None,
-        database: str | Path | None = None, config: DiariseConfig = DiariseConfig(),
+        database: str | Path | None = None, config: DiariseConfig = DiariseConfig(), embedder=None,
         progress: Progress | None = None) -> DiariseReport:
     """Diarise every recording of `inputs` (files, or folders of audio files) into `out_dir`,
     against the `refs` clips, or every voice of the speaker `database` folder (`spk enrol`; with
-    its encoder), or by clustering when neither is given.
+    its encoder), or by clustering when neither is given. `embedder`: the encoder already loaded (the
+    studio keeps one per process; with a database it must be the database's), else it is loaded here.
 
     The options and the output folder are checked before any work. A single recording that
     fails raises its error; with several, failures go to failures.parquet and, if none is left,
@@ -150,7 +151,9 @@ def run(inputs: list[str | Path], out_dir: str | Path, *, refs: list[str] | None
     recordings = _collect_recordings(inputs)
     out_dir = prepare_output_folder(out_dir)
     previous_outputs = _previous_outputs(out_dir)
-    embedder = load_database_encoder(voices, config.encoder, config.checkpoint, config.device)
+    embedder = embedder or load_database_encoder(voices, config.encoder, config.checkpoint, config.device)
+    if voices is not None:
+        voices.require_encoder(embedder.encoder_id)
     reference = reference_model(parse_refs(refs), embedder, config) if refs else None
     if voices is not None:
         reference = SpeakerModel(voices.names, voices.centroids())

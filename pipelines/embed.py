@@ -119,12 +119,13 @@ class _Tally:
 
 
 def run(inputs: list[str | Path], out_dir: str | Path, *, config: EmbedConfig = EmbedConfig(),
-        formats: tuple[str, ...] = (), progress: Progress | None = None) -> EmbedReport:
+        formats: tuple[str, ...] = (), embedder=None, progress: Progress | None = None) -> EmbedReport:
     """Embed every item of `inputs` (files, folders, a segments.parquet, a Kaldi wav.scp) into
     `out_dir` (created with its parents if missing), resuming an interrupted run of the same
-    inputs and config, then export the store in `formats` (npy, kaldi); see the module docstring."""
+    inputs and config, then export the store in `formats` (npy, kaldi); see the module docstring.
+    `embedder`: config's encoder already loaded (the studio keeps one per process), else it is loaded here."""
     formats = tuple(check_format(name) for name in formats)
-    report = _embed(inputs, out_dir, config, progress)
+    report = _embed(inputs, out_dir, config, progress, embedder)
     if any(name != "zarr" for name in formats):
         store = read_store(report.store_path)
         report.exports = [path.name for name in formats for path in export_store(store, report.out_dir, name,
@@ -139,14 +140,15 @@ def _write_report(report: EmbedReport) -> None:
     write_text_atomically(report.out_dir / f"report{report.part_suffix}.json", json.dumps(report.to_dict(), indent=2) + "\n")
 
 
-def _embed(inputs: list[str | Path], out_dir: str | Path, config: EmbedConfig, progress: Progress | None) -> EmbedReport:
+def _embed(inputs: list[str | Path], out_dir: str | Path, config: EmbedConfig, progress: Progress | None,
+           embedder=None) -> EmbedReport:
     started = time.perf_counter()
     out_dir = prepare_output_folder(Path(out_dir))
     items = select_shard(collect_items(inputs), config.shard)
 
     from speakembed.models.registry import load_encoder
 
-    embedder = load_encoder(config.encoder, config.device, config.checkpoint)
+    embedder = embedder or load_encoder(config.encoder, config.device, config.checkpoint)
     fingerprint = run_fingerprint(items, config, embedder.encoder_id)
     suffix = config.part_suffix
     store_path = out_dir / f"embeddings{suffix}.zarr"

@@ -125,12 +125,14 @@ class TrialsReport:
     notes: list[str] = field(default_factory=list)
 
 
-def verify_pair(enroll: str | Path, test: str | Path, *, config: VerifyConfig = VerifyConfig()) -> PairResult:
-    """Embed both recordings and compare them. Raises the typed errors of `prepare_speech`, and
-    UsageError when the scores can be neither calibrated nor thresholded."""
+def verify_pair(enroll: str | Path, test: str | Path, *, config: VerifyConfig = VerifyConfig(),
+                embedder=None) -> PairResult:
+    """Embed both recordings and compare them. `embedder`: config's encoder already loaded (the
+    studio keeps one per process), else it is loaded here. Raises the typed errors of
+    `prepare_speech`, and UsageError when the scores can be neither calibrated nor thresholded."""
     from speakembed.models.registry import load_encoder
 
-    embedder = load_encoder(config.encoder, config.device, config.checkpoint)
+    embedder = embedder or load_encoder(config.encoder, config.device, config.checkpoint)
     scorer = config.scorer(embedder.encoder_id, config.checkpoint)
     notes = list(scorer.notes)
     calibration = resolve_calibration(embedder.encoder_id, scorer.key, config.calibration,
