@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	# Resemblyzer carries the pretrained GE2E weights; --no-deps because its own requirements
 	# pull webrtcvad, which fails to import on current setuptools (webrtcvad-wheels replaces it).
 	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4
-	$(BIN)/python -m pip install --quiet -e '.[test,clone]'
+	$(BIN)/python -m pip install --quiet -e '.[test,clone,ui]'
 	# The 54 official Kokoro voices for spk clone, from the npm package kokoro-js (sha256-checked,
 	# cached beside the Kokoro model). Never fails the setup: without npm or the registry, spk clone
 	# speaks with the 5 packaged voices.
