@@ -8,7 +8,7 @@ import typer
 
 from speakembed import __version__
 from speakembed.commands import (calibrate, clone, diarise, embed, enrol, evaluate, evaluate_identification, identify,
-                                 preprocess, train, verify)
+                                 preprocess, train, ui, verify)
 from speakembed.commands.options import multi_value_command
 
 def _exit_code_epilog() -> str:
@@ -34,6 +34,7 @@ app.command("diarise", help=diarise.HELP, cls=multi_value_command("--refs", "-r"
 app.command("clone", help=clone.HELP)(clone.clone)
 app.command("enrol", help=enrol.HELP)(enrol.enrol)
 app.command("identify", help=identify.HELP)(identify.identify)
+app.command("ui", help=ui.HELP)(ui.ui)
 evaluate.app.command("identification", help=evaluate_identification.HELP)(evaluate_identification.identification)
 app.add_typer(evaluate.app, name="evaluate")
 
