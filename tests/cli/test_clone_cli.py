@@ -14,7 +14,7 @@ import torch
 from speakembed.models.clone_adapter import StyleAdapter, load_adapter, save_adapter
 from speakembed.pipelines.clone import SYNTHETIC_TAG, median_pitch, shift_pitch, split_sentences
 from speakembed.pipelines.base.errors import UsageError
-from helpers import REPOSITORY, spk
+from helpers import REPOSITORY, spk, write_fake_kokoro_js
 
 EXAMPLES = REPOSITORY / "examples" / "audio"
 STOCK = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
@@ -86,8 +86,10 @@ def test_refine_keeps_the_voice_every_encoder_agrees_on(monkeypatch):
     worst; another is liked by both. The search keeps the one both like, and scores each voice once."""
     from speakembed.pipelines.clone import CloneConfig, Cloner, Reference, Voice
 
+    from types import SimpleNamespace
+
     adapter = type("Adapter", (), {"voices": STOCK})()
-    cloner = Cloner(embedder=None, kokoro=None, adapter=adapter, config=CloneConfig(refine=4))
+    cloner = Cloner(embedder=None, kokoro=SimpleNamespace(voices=dict.fromkeys(STOCK)), adapter=adapter, config=CloneConfig(refine=4))
     first_favourite, both_like = cloner.stock_voices()[0].key(), cloner.stock_voices()[1].key()
     calls = []
 
@@ -105,7 +107,7 @@ def test_refine_keeps_the_voice_every_encoder_agrees_on(monkeypatch):
     best, score = cloner.refine(start, Reference(np.zeros(256), None), 4, np.random.default_rng(0),
                                 progress=lambda step, completed, total: reported.append((step, completed, total)))
     assert best.key() == both_like and score > 0
-    assert len(calls) == 1 + 5 + 2 + 2  # the start, the stock voices, 4 // 2 bank voices, then 2 steps
+    assert len(calls) == 1 + 5 + 2 + 2  # the start, the stock voices it weighs, 4 // 2 bank voices, then 2 steps
     assert reported == [("searching voices", index, 10) for index in range(10)]
 
 
@@ -174,18 +176,67 @@ def test_clone_bad_input(random_adapter, bad_audio, tmp_path, case, code, messag
     assert not list(tmp_path.glob(".*.tmp*"))
 
 
-@needs_kokoro
-@pytest.mark.parametrize("option, content, message", [
-    ("--kokoro-voices", b"not an archive", "not a Kokoro voices file"),
-    ("--kokoro-model", b"not a model", "not an ONNX model"),
-])
-def test_clone_refuses_bad_kokoro_files(random_adapter, tmp_path, option, content, message):
+def bad_kokoro_file(tmp_path: Path, case: str) -> Path:
     bad = tmp_path / "bad.bin"
-    bad.write_bytes(content)
+    if case == "style_size_128":  # a kokoro-js tarball of a model with a 128-d style
+        write_fake_kokoro_js(bad, ["af_a", "bm_b"], table_bytes=510 * 128 * 4)
+    elif case == "wrong_shape":
+        with open(bad, "wb") as file:
+            np.savez(file, jf_alpha=np.zeros((510, 1, 100), np.float32))
+    else:
+        bad.write_bytes(b"not a model" if case == "model" else b"not an archive")
+    return bad
+
+
+@needs_kokoro
+@pytest.mark.parametrize("option, case, message", [
+    ("--kokoro-voices", "garbage", "not a Kokoro voices file"),
+    ("--kokoro-voices", "style_size_128", "261,120 bytes, not 522,240"),
+    ("--kokoro-voices", "wrong_shape", "(510, 1, 100)"),
+    ("--kokoro-model", "model", "not an ONNX model"),
+])
+def test_clone_refuses_bad_kokoro_files(random_adapter, tmp_path, option, case, message):
     result = spk("clone", EXAMPLES / "slt_1.flac", "Hello.", "--out", tmp_path / "out.wav", "--adapter", random_adapter,
-                 option, bad, "-q")
+                 option, bad_kokoro_file(tmp_path, case), "-q")
     assert result.exit_code == 6 and message in result.output and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_list_voices_of_a_kokoro_js_tarball(tmp_path):
+    write_fake_kokoro_js(tmp_path / "kokoro-js.tgz", ["af_heart", "bm_george", "zf_xiaoyi"])
+    result = spk("clone", "--list-voices", "--kokoro-voices", tmp_path / "kokoro-js.tgz")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("3 voices from") and lines[1].split()[:4] == ["af_heart", "American", "English", "female"]
+    assert "--language cmn" in lines[3]
+    result = spk("clone", "--list-voices", "--kokoro-voices", bad_kokoro_file(tmp_path, "style_size_128"))
+    assert result.exit_code == 6 and len(result.output.strip().splitlines()) == 1, result.output
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_clone_refuses_an_unknown_language_and_text_of_another_script(tmp_path):
+    result = spk("clone", EXAMPLES / "slt_1.flac", "Hello.", "--out", tmp_path / "out.wav", "--language", "klingon")
+    assert result.exit_code == 2 and "--language klingon: not a language of espeak-ng" in result.output, result.output
+    result = spk("clone", EXAMPLES / "slt_1.flac", "Привет", "--out", tmp_path / "out.wav", "--language", "fr-fr")
+    assert result.exit_code == 2 and "--language fr-fr reads Latin letters" in result.output, result.output
+    assert not (tmp_path / "out.wav").exists()
+
+
+@needs_kokoro
+def test_clone_speaks_a_requested_voice_without_a_reference(random_adapter, tmp_path):
+    """A stock voice (one of the five packaged, so it runs without the npm cache) mixed with
+    another, the prosody half from a third, speaking English: no reference, no similarity."""
+    out = tmp_path / "mix.wav"
+    result = spk("clone", "The garden looks lovely in the spring.", "--out", out, "--adapter", random_adapter, "--json",
+                 "--voice", "jf_alpha:0.5,jm_kumo:0.5", "--prosody-voice", "jf_nezumi", "-q")
+    assert result.exit_code == 0, result.output
+    assert '"similarity_to_reference": null' in result.output and "prosody jf_nezumi 1.00" in result.output
+    assert soundfile.info(out).duration > 1.0
+    result = spk("clone", "Hello.", "--out", tmp_path / "x.wav", "--adapter", random_adapter, "--voice", "jf_alfa", "-q")
+    assert result.exit_code == 2 and "did you mean jf_alpha" in result.output and len(result.output.strip().splitlines()) == 1
+    result = spk("clone", "Hello.", "--out", tmp_path / "x.wav", "--voice", "jf_alpha", "--refine", "2", "-q")
+    assert result.exit_code == 2 and "need a reference recording" in result.output
 
 
 def test_kokoro_exports_with_either_token_input_name():
@@ -208,6 +259,8 @@ def test_kokoro_exports_with_either_token_input_name():
 def test_clone_needs_reference_and_text():
     result = spk("clone", "only_text", "--out", "x.wav")
     assert result.exit_code == 2 and "reference" in result.output
+    result = spk("clone", "ref.wav", "Hello.")
+    assert result.exit_code == 2 and "--out" in result.output
 
 
 def test_train_clone_adapter(tmp_path, make_wav):
