@@ -40,7 +40,7 @@ _LOG = logging.getLogger("speakembed.studio")
 
 # A one-line heading for each typed error (pipelines/base/errors.py), as the CLI's exit codes tell them apart.
 ERROR_TITLES = {
-    UsageError: "Invalid setting",
+    UsageError: "Invalid input",
     InputNotFoundError: "Not found",
     UnreadableAudioError: "Unreadable audio",
     UnusableAudioError: "Unusable audio",
