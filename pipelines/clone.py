@@ -177,7 +177,7 @@ class Cloner:
                              f"pass --encoder {adapter.encoder} or an adapter trained for this encoder")
         kokoro = Kokoro.load(config.kokoro_model, config.kokoro_voices)
         missing = sorted(set(adapter.voices) - set(kokoro.voices))
-        if missing:
+        if missing and config.voice is None:  # with --voice the adapter's mixture is not used
             raise UsageError(f"the clone adapter mixes voices {missing} that the Kokoro voices file lacks")
         # The search's other encoders are loaded only when there is a search (whisper-head takes seconds).
         helpers = [load_encoder(name, config.device) for name in config.refine_with
