@@ -168,16 +168,18 @@ def show_output(item: CloneOutput, latest: bool) -> None:
     result = item.result
     judge_column, own_column, speed_column = st.columns(3)
     if item.judged is not None:
-        judge_column.metric(f"Similarity by {item.judge}", f"{item.judged.score:.3f}",
-                            help=f"{item.judge} (independent of the conditioning encoder) scores the reference against "
+        judge_column.metric("Similarity (judge)", f"{item.judged.score:.3f}",
+                            help=f"{item.judge}, independent of the conditioning encoder, scores the reference against "
                                  "the clone as `spk verify` does.")
-    own_column.metric(f"By {item.config.encoder} (conditioning)", f"{result.similarity:.3f}",
-                      help="Cosine by the encoder that chose the voice: it grades its own work, so it flatters.")
+    own_column.metric("Similarity (own)", f"{result.similarity:.3f}",
+                      help=f"Cosine by {item.config.encoder}, the encoder that chose the voice: it grades its own work, "
+                           "so it flatters.")
     speed_column.metric("Real-time factor", f"{result.synthesis_s / max(result.duration_s, 1e-9):.2f}",
                         help="Synthesis time / audio duration.")
     if item.judged is not None and item.judged.probability is not None:
-        st.caption(f"{item.judge}: probability {item.judged.probability:.2f} that the clone is the reference speaker "
-                   f"(verdict: {'same speaker' if item.judged.same_speaker else 'different speakers'}).")
+        st.caption(f"Judge {item.judge}: probability {item.judged.probability:.2f} that the clone is the reference speaker "
+                   f"(verdict: {'same speaker' if item.judged.same_speaker else 'different speakers'}); own: "
+                   f"{item.config.encoder}.")
     st.caption(f"{result.duration_s:.1f} s of speech, {len(result.sentences)} sentence(s), made in {item.seconds:.1f} s; "
                f"voice: {result.voice.describe(result.voice_names)}; seed {item.config.seed}, refine {item.config.refine}, "
                f"speed {item.config.speed:g}.")

@@ -17,6 +17,7 @@ from speakembed.pipelines.studio.verify_page import compare
 
 TITLE, ICON, URL_PATH = "Compare encoders", ":material/compare_arrows:", "compare"
 RESULT_KEY = "compare_table"
+ROW_HEIGHT_PX = 35  # st.dataframe's row height: the table is drawn whole, without scrolling
 COLUMNS = ["encoder", "first", "second", "verdict", "probability", "score", "cosine", "threshold", "seconds"]
 
 
@@ -59,7 +60,7 @@ def _row(encoder: str, first: Path, second: Path) -> dict:
 
 def show_table(table: pd.DataFrame) -> None:
     """The comparison table and the scores per encoder as a chart."""
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    st.dataframe(table, hide_index=True, width="stretch", height=ROW_HEIGHT_PX * (len(table) + 1) + 3, column_config={
         "probability": st.column_config.NumberColumn("probability", format="%.3f",
                                                      help="Calibrated probability of same speaker (prior 0.5)"),
         "score": st.column_config.NumberColumn("score", format="%.4f", help="Cosine after the encoder's back-end"),

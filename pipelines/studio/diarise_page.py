@@ -19,7 +19,6 @@ from speakembed.pipelines.studio.session import (AUDIO_TYPES, count, database_pa
 TITLE, ICON, URL_PATH = "Diarise", ":material/timeline:", "diarise"
 RESULT_KEY = "diarise_result"
 MODES = ("Reference clips", "Speaker database", "Find the voices (clustering)")
-VIEW_HEIGHT_PX = 720  # the timeline, the curves and the player of `spk diarise`'s page, without scrolling
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def show_result(result: Diarisation) -> None:
                f"{count(len(recording.speakers), 'speaker')} ({result.report.mode} mode, {result.report.encoder}), "
                f"{recording.speech_s:.1f}/{recording.duration_s:.1f} s of speech, {recording.elapsed_s:.1f} s.")
     page = result.output(f"{result.recording_id}.html")
-    st.iframe(page, height=VIEW_HEIGHT_PX, alt="Speaker timeline, similarity curves and player")
+    st.iframe(page, height="content", alt="Speaker timeline, similarity curves and player")
     st.subheader("Speakers")
     st.dataframe(speaker_table(result.segments), hide_index=True, column_config={
         "speech s": st.column_config.NumberColumn(format="%.1f"),

@@ -26,7 +26,8 @@ def render() -> None:
     if database is None:
         st.info(f"No speaker database in {folder} yet: enrol a first voice below (or start `spk ui --db FOLDER`).")
     else:
-        st.caption(f"Speaker database {folder}: {count(len(database.names), 'person')}, encoder "
+        people = f"{len(database.names)} {'person' if len(database.names) == 1 else 'people'}"
+        st.caption(f"Speaker database {folder}: {people}, encoder "
                    f"{database.encoder.encoder_id}, back-end {database.backend}.")
     identify_tab, enrol_tab, people_tab = st.tabs(["Identify", "Enrol a voice", "People enrolled"])
     with identify_tab:

@@ -68,7 +68,7 @@ def show_verdict(result) -> None:
     score.metric("Score", f"{result.score:.4f}")
     threshold.metric("Threshold", "n/a" if result.threshold is None else f"{result.threshold:.4f}")
     scoring = result.scoring.get("key", "none")
-    how = "cosine of the embeddings" if scoring == "none" else f"cosine after the '{scoring}' back-end"
+    how = "cosine of the embeddings" if scoring == "none" else f"cosine after the encoder's back-end, {scoring}"
     if result.probability is not None:
         rule = (f"The score ({how}) is calibrated into a log-likelihood ratio (LLR {result.llr:+.2f}); at prior "
                 f"{result.prior:g} the verdict is 'same' when the probability reaches 0.5, that is when the score "

@@ -42,8 +42,9 @@ def test_a_clone_made_in_the_page_is_the_one_spk_clone_makes(tmp_path):
     assert len(audio_players(app)) == 2  # the reference and the clone
     assert [button.label for button in app.get("download_button")] == ["Download the WAV (tagged as synthetic speech)"]
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert set(metrics) == {"Similarity by conv-transformer", "By lstm (conditioning)", "Real-time factor"}
-    assert -1 <= float(metrics["Similarity by conv-transformer"]) <= 1 and made.judged.encoder.startswith("conv-transformer")
+    assert set(metrics) == {"Similarity (judge)", "Similarity (own)", "Real-time factor"}
+    assert metrics["Similarity (judge)"] == f"{made.judged.score:.3f}" and made.judged.encoder.startswith("conv-transformer")
+    assert metrics["Similarity (own)"] == f"{made.result.similarity:.3f}"
     with soundfile.SoundFile(made.path) as file:
         assert file.samplerate == 24000 and file.comment == SYNTHETIC_TAG
 
