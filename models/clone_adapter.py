@@ -5,6 +5,9 @@ raw 256-d style vector (which could leave that region and break the decoder). It
 weights over the stock style tables (softmax, so the style stays a convex mixture) and a
 resampling factor: playing the synthesised speech faster or slower moves pitch and formants
 together, reaching voices outside the span of the stock ones (a deeper or brighter vocal tract).
+With `split_halves` it predicts a second mixture for the prosody half of the style (Kokoro feeds
+style[:128] to the decoder, style[128:] to the duration/F0 predictor), so timbre and speaking
+style can come from different voices.
 """
 
 from __future__ import annotations
@@ -22,16 +25,19 @@ MAX_LOG_FACTOR = 0.2  # resampling factors are kept within exp(+-0.2) = 0.82 .. 
 
 
 class StyleAdapter(nn.Module):
-    """(batch, embedding_size) unit embeddings -> mixture logits (batch, voices), log factor (batch,)."""
+    """(batch, embedding_size) unit embeddings -> mixture logits (batch, voices), log factor (batch,)
+    and, with `split_halves`, prosody mixture logits (batch, voices)."""
 
     def __init__(self, embedding_size: int = 256, voices: list[str] | tuple[str, ...] = (), hidden: int = 128,
-                 encoder: str = "lstm"):
+                 encoder: str = "lstm", split_halves: bool = False):
         super().__init__()
         if not voices:
             raise ManifestError("a clone adapter needs the names of the voice tables it mixes")
         self.voices, self.encoder, self.hidden, self.embedding_size = list(voices), encoder, hidden, embedding_size
+        self.split_halves = split_halves
         self.body = nn.Sequential(nn.Linear(embedding_size, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.mixture = nn.Linear(hidden, len(self.voices))
+        self.prosody_mixture = nn.Linear(hidden, len(self.voices)) if split_halves else None
         self.log_factor = nn.Linear(hidden, 1)
 
     def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,10 +45,14 @@ class StyleAdapter(nn.Module):
         hidden = self.body(embeddings)
         return self.mixture(hidden), MAX_LOG_FACTOR * torch.tanh(self.log_factor(hidden).squeeze(-1))
 
+    def prosody_logits(self, embeddings: torch.Tensor) -> torch.Tensor | None:
+        """Mixture logits (N, voices) for the prosody half of the style; None when the adapter mixes both halves alike."""
+        return self.prosody_mixture(self.body(embeddings)) if self.prosody_mixture is not None else None
+
     def config(self) -> dict:
         """The constructor arguments (config.json of the adapter folder)."""
         return {"embedding_size": self.embedding_size, "voices": self.voices, "hidden": self.hidden,
-                "encoder": self.encoder}
+                "encoder": self.encoder, "split_halves": self.split_halves}
 
 
 def save_adapter(folder: Path, adapter: StyleAdapter, meta: dict) -> Path:

@@ -244,11 +244,20 @@ class Cloner:
         knows (`adapter.voices`, e.g. the five Japanese ones) placed in the N-voice space."""
         import torch
 
+        inputs = torch.from_numpy(reference[None]).float()
         with torch.inference_mode():
-            logits, log_factor = self.adapter(torch.from_numpy(reference[None]).float())
+            logits, log_factor = self.adapter(inputs)
+            prosody_logits = self.adapter.prosody_logits(inputs)
+        prosody = None if prosody_logits is None else self._placed(prosody_logits[0])
+        return Voice(self._placed(logits[0]), float(np.exp(log_factor[0].item())), prosody_weights=prosody)
+
+    def _placed(self, adapter_logits) -> np.ndarray:
+        """Weights (N,) over `voice_names` of the adapter's softmax over the voices it knows."""
+        import torch
+
         weights = np.zeros(len(self.voice_names))
-        weights[[self.voice_names.index(name) for name in self.adapter.voices]] = torch.softmax(logits[0], dim=0).numpy()
-        return Voice(weights, float(np.exp(log_factor[0].item())))
+        weights[[self.voice_names.index(name) for name in self.adapter.voices]] = torch.softmax(adapter_logits, dim=0).numpy()
+        return weights
 
     def render(self, voice: Voice, phonemes: str, speed: float = 1.0) -> np.ndarray:
         """Speech (samples,) at 24 kHz for phonemes in `voice`: Kokoro at speed/factor, then resampled

@@ -1,8 +1,10 @@
 """`spk train clone-adapter`: learn speaker embedding -> Kokoro voice from synthesised speech.
 
-Training pairs come from a corpus whose voices we made ourselves: recipes/synthetic/local/
-make_corpus.py writes Kokoro voices (random mixtures of the stock style tables, some resampled)
-and their recipe in `kokoro_voices.tsv` (speaker, one weight column per stock voice, factor).
+Training pairs come from a corpus whose voices we made ourselves: `render_voice_corpus` (or
+recipes/synthetic/local/make_corpus.py for the five packaged voices) writes Kokoro voices (sparse
+mixtures of the stock style tables, some resampled) and their recipe in `kokoro_voices.tsv`
+(speaker, one weight column per stock voice, factor, and optionally `prosody:<voice>` columns:
+the weights of the prosody half of the style where it is mixed apart).
 Every utterance of those speakers is embedded; the adapter learns to predict the recipe from the
 mean embedding of 1-4 random utterances of a speaker (soft cross-entropy on the weights, squared
 error on the log factor). A hash-chosen 15 % of the voices is held out to report generalisation.
@@ -25,6 +27,7 @@ from speakembed.pipelines.base.errors import InputNotFoundError, ManifestError
 from speakembed.pipelines.base.progress import Progress, report_progress
 
 VOICES_TABLE = "kokoro_voices.tsv"
+PROSODY_PREFIX = "prosody:"  # kokoro_voices.tsv columns of the prosody half's weights
 DRAWS = 8  # random utterance subsets per voice per step
 FACTOR_LOSS_WEIGHT = 25.0  # log factors are ~0.1: weigh their squared error like the mixture's cross-entropy
 
@@ -65,16 +68,20 @@ def run(corpus_dir: str | Path, out_dir: str | Path, *, config: AdapterConfig = 
 
     corpus_dir, out_dir = Path(corpus_dir), prepare_output_folder(out_dir)  # before minutes of embedding
     recipes = read_voice_recipes(corpus_dir)
-    voice_names = [column for column in recipes.columns if column not in ("speaker", "factor")]
+    voice_names = [column for column in recipes.columns if column not in ("speaker", "factor") and not column.startswith(PROSODY_PREFIX)]
+    prosody_columns = [PROSODY_PREFIX + name for name in voice_names]
+    split_halves = all(column in recipes.columns for column in prosody_columns)
     embedder = load_encoder(config.encoder, config.device, config.checkpoint)
     embeddings = embed_speakers(corpus_dir, recipes["speaker"].tolist(), embedder, config.vad, progress)
     held_out = np.array([_hash_fraction(speaker) < config.held_out_fraction for speaker in recipes["speaker"]])
     weights = recipes[voice_names].to_numpy(np.float32)
+    prosody = recipes[prosody_columns].to_numpy(np.float32) if split_halves else None
     log_factors = np.log(recipes["factor"].to_numpy(np.float32))
     torch.manual_seed(config.seed)
-    adapter = StyleAdapter(embedder.embedding_size, voice_names, config.hidden, embedder.spec.name)
+    adapter = StyleAdapter(embedder.embedding_size, voice_names, config.hidden, embedder.spec.name, split_halves)
     train_index = np.flatnonzero(~held_out)
-    fit(adapter, [embeddings[i] for i in train_index], weights[train_index], log_factors[train_index], config, progress)
+    fit(adapter, [embeddings[i] for i in train_index], weights[train_index], log_factors[train_index], config, progress,
+        prosody[train_index] if split_halves else None)
     weight_error, factor_error = held_out_errors(adapter, [embeddings[i] for i in np.flatnonzero(held_out)],
                                                  weights[held_out], log_factors[held_out])
     report = AdapterReport(out_dir, len(recipes), sum(len(e) for e in embeddings), int(held_out.sum()),
@@ -110,8 +117,9 @@ def embed_speakers(corpus_dir: Path, speakers: list[str], embedder, vad: str, pr
 
 
 def fit(adapter, embeddings: list[np.ndarray], weights: np.ndarray, log_factors: np.ndarray, config: AdapterConfig,
-        progress: Progress | None) -> None:
-    """Adam on (mean of 1-4 random utterance embeddings of a voice -> its recipe), DRAWS per voice per step."""
+        progress: Progress | None, prosody_weights: np.ndarray | None = None) -> None:
+    """Adam on (mean of 1-4 random utterance embeddings of a voice -> its recipe), DRAWS per voice
+    per step; with `prosody_weights` (voices, N) the adapter's prosody head learns them too."""
     import torch
 
     rng = np.random.default_rng(config.seed)
@@ -119,17 +127,26 @@ def fit(adapter, embeddings: list[np.ndarray], weights: np.ndarray, log_factors:
     optimizer = torch.optim.Adam(adapter.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     targets = torch.from_numpy(np.repeat(weights, DRAWS, axis=0))
     target_factors = torch.from_numpy(np.repeat(log_factors, DRAWS))
+    prosody_targets = torch.from_numpy(np.repeat(prosody_weights, DRAWS, axis=0)) if prosody_weights is not None else None
     adapter.train()
     for step in range(config.steps):
         inputs = torch.from_numpy(_random_subset_means(padded, counts, rng))
         logits, log_factor = adapter(inputs)
-        cross_entropy = -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-        loss = cross_entropy + FACTOR_LOSS_WEIGHT * ((log_factor - target_factors) ** 2).mean()
+        loss = _soft_cross_entropy(logits, targets) + FACTOR_LOSS_WEIGHT * ((log_factor - target_factors) ** 2).mean()
+        if prosody_targets is not None:
+            loss = loss + _soft_cross_entropy(adapter.prosody_logits(inputs), prosody_targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         report_progress(progress, f"training the adapter (loss {loss.item():.3f})", step + 1, config.steps)
     adapter.eval()
+
+
+def _soft_cross_entropy(logits, targets):
+    """Cross-entropy of mixture logits (B, N) against target mixture weights (B, N), batch mean."""
+    import torch
+
+    return -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
 def _pad(embeddings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,9 @@ before writing beside the inputs).
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -29,6 +31,11 @@ for _folder in (Path(__file__).parent, Path(__file__).resolve().parents[1] / "re
         sys.path.insert(0, str(_folder))
 
 import synth  # noqa: E402
+
+# Kokoro speaks with the five packaged voices in every test (and in the commands tests start as
+# subprocesses), whether or not setup fetched the 54 kokoro-js voices: tests that need more voices
+# pass a fake kokoro-js tarball (helpers.write_fake_kokoro_js).
+os.environ["SPEAKEMBED_VOICES_CACHE"] = tempfile.mkdtemp(prefix="spk-test-voices-")
 
 # Extensions whose container brings its own codec, so a PCM subtype does not apply. soundfile infers
 # the format from every other extension itself.

@@ -126,8 +126,10 @@ def cache_folder() -> Path:
 
 
 def cache_path() -> Path:
-    """Where `fetch` caches the 54 kokoro-js voices (an npz of (510, 256) float32 tables)."""
-    return cache_folder() / CACHE_NAME
+    """Where `fetch` caches the 54 kokoro-js voices (an npz of (510, 256) float32 tables): in
+    `SPEAKEMBED_VOICES_CACHE` when set (the test suite points it at an empty folder, so its results
+    do not depend on whether setup could fetch), else beside the Kokoro model."""
+    return Path(os.environ.get("SPEAKEMBED_VOICES_CACHE") or cache_folder()) / CACHE_NAME
 
 
 def load_voices(path: str | Path | None = None) -> tuple[dict[str, np.ndarray], str]:

