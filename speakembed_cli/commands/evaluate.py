@@ -164,9 +164,11 @@ def _print_verification(pipeline, report, out: Path | None) -> None:
 
 CLONE_HELP = """Measure `spk clone` on real speakers: similarity to the reference, intelligibility, speed.
 
-spk evaluate clone DATA [--speakers kal,slt] [--encoder lstm] [--judge conv-transformer] [--refine N] [--refine-with whisper-head] [--out DIR]
+spk evaluate clone DATA [--speakers kal,slt] [--encoder lstm] [--judge conv-transformer] [--refine N] [--refine-with whisper-head] [--reference-clips K] [--out DIR]
 
-DATA holds one folder of recordings per speaker; the first recording of each is the reference.
+DATA holds one folder of recordings per speaker; the first K recordings of each (default 1) are the
+reference, the others its real recordings. Each clone is also identified among the evaluated
+speakers: is it, by --judge, nearest its own speaker's other recordings (chance 1/speakers)?
 SECS (cosine similarity of speaker embeddings) is measured by --judge, an encoder other than the
 one that conditions the TTS, for the clone, for the nearest stock Kokoro voice (the baseline) and
 for the speaker's other real recordings (the ceiling). WER: 20 sentences spoken by the clones and
@@ -181,6 +183,7 @@ def clone(
     judge: str = typer.Option("conv-transformer", "--judge", help="Encoder that measures similarity (not --encoder)."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="Clone adapter folder (default: the shipped one)."),
     refine: int = typer.Option(0, "--refine", min=0, help="Voices searched per speaker (see spk clone --refine)."),
+    reference_clips: int = typer.Option(1, "--reference-clips", min=1, help="Recordings per speaker that form its reference."),
     refine_with: str = options.REFINE_WITH,
     match_pitch: bool = options.MATCH_PITCH,
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe the clones with Whisper-base for the WER."),
@@ -195,7 +198,8 @@ def clone(
     from speakembed.pipelines import evaluate_clone as pipeline
 
     config = pipeline.CloneEvalConfig(encoder=encoder, judge=judge, adapter=str(adapter) if adapter else None, refine=refine,
-                                      refine_with=options.encoder_names(refine_with), match_pitch=match_pitch, wer=wer)
+                                      refine_with=options.encoder_names(refine_with), match_pitch=match_pitch, wer=wer,
+                                      reference_clips=reference_clips)
     names = [name.strip() for name in speakers.split(",") if name.strip()] if speakers else None
     with user_errors(), progress_bar(not quiet) as progress:
         if out is not None:  # refuse an unwritable --out before minutes of synthesis, not after
