@@ -131,10 +131,10 @@ def open_page(page, url: str, path: str, ready_text: str) -> None:
 
 
 def settle(page) -> None:
-    """Wait until the script run finished (Streamlit's running indicator is gone) and drawing stopped."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=STEP_TIMEOUT_MS)
-    page.wait_for_timeout(700)
+    """Wait until the script run that the last action started has finished, and drawing stopped."""
+    page.wait_for_timeout(250)  # the rerun of an upload or click starts a moment later
+    page.locator('[data-testid="stApp"]:not([data-test-script-state="running"])').wait_for(timeout=STEP_TIMEOUT_MS)
+    page.wait_for_timeout(250)
 
 
 def upload(page, index: int, *paths: Path) -> None:
@@ -158,7 +158,7 @@ def shoot(page, name: str, folder: Path) -> Path:
     assert page.locator('[data-testid="stException"]').count() == 0, name
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0, name
     page.set_viewport_size({"width": VIEWPORT["width"], "height": TALL_PAGES.get(name, VIEWPORT["height"])})
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(300)
     path = folder / f"ui-{name}.png"
     page.screenshot(path=str(path))
     pixels = matplotlib.image.imread(path)

@@ -28,6 +28,15 @@ def test_consent_is_asked_before_cloning():
     assert "consent" in app.info[0].value and "synthetic speech" in app.info[0].value
 
 
+def test_the_reference_can_be_recorded():
+    app = page_app("clone_page")
+    app.radio(key="clone_source").set_value("Record with the microphone")
+    app.run().audio_input(key="clone_microphone").set_value(upload("take.wav", "A", 3.0))
+    app.run().checkbox(key="clone_consent").check().run()
+    assert_no_failure(app)
+    assert len(audio_players(app)) == 1 and not app.button(key="clone_go").disabled
+
+
 def test_a_clone_made_in_the_page_is_the_one_spk_clone_makes(tmp_path):
     reference = upload("ref.wav", "A", 3.0)
     app = page_app("clone_page")
