@@ -63,6 +63,14 @@ def save_adapter(folder: Path, adapter: StyleAdapter, meta: dict) -> Path:
     return replace_folder_atomically(Path(folder), lambda temporary: write_model_files(temporary, adapter.config(), adapter, meta))
 
 
+def adapter_voices(folder: Path) -> list[str]:
+    """The names of the voice tables the adapter of `folder` mixes (from its config.json, no weights read)."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise InputNotFoundError(f"{folder}: not a clone adapter folder (missing config.json)")
+    return list(json.loads(path.read_text())["voices"])
+
+
 def load_adapter(folder: Path) -> tuple[StyleAdapter, dict]:
     """The adapter of a folder written by `save_adapter`, in eval mode, and its model card."""
     from safetensors.torch import load_file

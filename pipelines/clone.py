@@ -50,6 +50,7 @@ MIN_VOICED_FRAMES = 20  # 0.2 s of voiced speech for a median F0
 PITCH_RATIO_RANGE = (0.5, 2.0)  # an octave either way: PSOLA degrades beyond
 VOICE_BANK_SEED = 20261201  # the bank is the same for every reference, so its renderings are cached
 FACTOR_RANGE = (0.82, 1.22)  # resampling factors the adapter may predict (exp(+-0.2))
+FIVE_VOICES_SUFFIX = "-5voices"  # the shipped adapter over the five packaged voices, for machines without the 54
 STOCK_CANDIDATES = 5  # stock voices the --refine search starts from: those the adapter's voice weighs most
 DEFAULT_LANGUAGE = "en-us"
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；।؟])\s*")
@@ -171,11 +172,11 @@ class Cloner:
         from speakembed.models.registry import load_encoder
 
         embedder = load_encoder(config.encoder, config.device, config.checkpoint)
-        adapter, _ = load_adapter(Path(config.adapter) if config.adapter else PRETRAINED / f"clone-adapter-{embedder.spec.name}")
+        kokoro = Kokoro.load(config.kokoro_model, config.kokoro_voices)
+        adapter, _ = load_adapter(Path(config.adapter) if config.adapter else shipped_adapter(embedder.spec.name, kokoro.voices))
         if adapter.encoder != embedder.spec.name:
             raise UsageError(f"the clone adapter was trained on '{adapter.encoder}' embeddings, not '{embedder.spec.name}'; "
                              f"pass --encoder {adapter.encoder} or an adapter trained for this encoder")
-        kokoro = Kokoro.load(config.kokoro_model, config.kokoro_voices)
         missing = sorted(set(adapter.voices) - set(kokoro.voices))
         if missing and config.voice is None:  # with --voice the adapter's mixture is not used
             raise UsageError(f"the clone adapter mixes voices {missing} that the Kokoro voices file lacks")
@@ -366,6 +367,26 @@ def clone(references: list[str | Path], text: str, out_path: str | Path, *, conf
     write_tagged_audio(out_path, waveform)
     report_progress(progress, "synthesising", len(sentences), len(sentences))
     return CloneResult(out_path, len(waveform) / SAMPLE_RATE, synthesis_s, voice, cloner.voice_names, similarity, sentences)
+
+
+def shipped_adapter(encoder: str, voices) -> Path:
+    """The shipped adapter folder of `encoder` that mixes only voices Kokoro has (`voices`: its
+    voice names): the one over the 54 kokoro-js voices (`clone-adapter-<encoder>`), else the one
+    over the five packaged Japanese voices (`clone-adapter-<encoder>-5voices`) where it ships.
+    UsageError, with the fetch command, when neither fits."""
+    from speakembed.models.clone_adapter import adapter_voices
+    from speakembed.models.engines.kokoro_voices import FETCH_COMMAND
+
+    folders = [PRETRAINED / f"clone-adapter-{encoder}", PRETRAINED / f"clone-adapter-{encoder}{FIVE_VOICES_SUFFIX}"]
+    shipped = [folder for folder in folders if folder.is_dir()]
+    if not shipped:
+        raise UsageError(f"no clone adapter ships for the '{encoder}' encoder; train one with spk train clone-adapter "
+                         "and pass --adapter DIR")
+    for folder in shipped:
+        if set(adapter_voices(folder)) <= set(voices):
+            return folder
+    raise UsageError(f"the shipped clone adapter of '{encoder}' mixes the 54 kokoro-js voices, which are not installed; "
+                     f"run `{FETCH_COMMAND}` (needs npm) or use --encoder lstm")
 
 
 def voice_bank(voices: int, size: int) -> list[Voice]:

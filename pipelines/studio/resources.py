@@ -50,4 +50,4 @@ def encoder_choices() -> tuple[str, ...]:
 
 def has_clone_adapter(name: str) -> bool:
     """Whether a clone adapter for encoder `name` ships with the package (what `spk clone --encoder NAME` uses)."""
-    return (PRETRAINED / f"clone-adapter-{name}").is_dir()
+    return (PRETRAINED / f"clone-adapter-{name}").is_dir() or (PRETRAINED / f"clone-adapter-{name}-5voices").is_dir()

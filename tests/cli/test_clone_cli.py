@@ -316,10 +316,21 @@ def test_train_clone_adapter_bad_input(tmp_path):
     assert result.exit_code == 2
 
 
-def test_shipped_adapter_matches_the_lstm_and_the_stock_voices():
+def test_shipped_adapters_are_chosen_by_the_voices_kokoro_has():
+    """clone-adapter-lstm mixes the 54 kokoro-js voices (both halves apart); on a machine with only
+    the five packaged voices clone-adapter-lstm-5voices is used; no adapter fits: the fetch command."""
     from speakembed.models.registry import PRETRAINED
+    from speakembed.models.engines.kokoro_voices import PINNED_SHA256
+    from speakembed.pipelines.clone import shipped_adapter
 
-    adapter, card = load_adapter(PRETRAINED / "clone-adapter-lstm")
+    everything = sorted(PINNED_SHA256)
+    assert shipped_adapter("lstm", everything) == PRETRAINED / "clone-adapter-lstm"
+    assert shipped_adapter("lstm", STOCK) == PRETRAINED / "clone-adapter-lstm-5voices"
+    big, _ = load_adapter(PRETRAINED / "clone-adapter-lstm")
+    assert big.voices == everything and big.split_halves and big.encoder == "lstm"
+    with pytest.raises(UsageError, match="kokoro_voices fetch"):
+        shipped_adapter("lstm", STOCK[:3])
+    adapter, card = load_adapter(PRETRAINED / "clone-adapter-lstm-5voices")
     assert adapter.encoder == "lstm" and adapter.voices == STOCK and card["encoder"].startswith("lstm@")
     with torch.inference_mode():
         logits, log_factor = adapter(torch.nn.functional.normalize(torch.randn(4, 256), dim=-1))
