@@ -8,7 +8,8 @@
 #   stage 4  equal-budget comparison: conv-transformer vs LSTM from scratch, same recipe and steps
 #            and the shipped conv-transformer: the same recipe at a smaller size
 #   stage 5  evaluate both from-scratch models on the dev corpus
-#   stage 6  spk train clone-adapter on the Kokoro voices, spk evaluate clone on the dev speakers
+#   stage 6  spk train clone-adapter on the Kokoro voices (the five-voice adapter from the corpus, the shipped
+#            54-voice one from local/make_kokoro_bank.py), spk evaluate clone on the dev speakers
 #   stage 7  Whisper-base features, the shipped Whisper head (frozen encoder, triplet + NT-Xent),
 #            evaluated on the dev corpus beside the frozen baseline
 # Usage: recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--work DIR] [--dev DIR]
@@ -85,8 +86,12 @@ if run_stage 5; then
 fi
 if run_stage 6; then
   log "stage 6: clone adapter"
+  [ -f "$work/clone-adapter-lstm-5voices/model.safetensors" ] || \
+    "$spk" train clone-adapter --data "$work/corpus" --out "$work/clone-adapter-lstm-5voices" --encoder lstm -q
+  # the shipped models/pretrained/clone-adapter-lstm: 101 voices over the 54 kokoro-js tables (needs them fetched)
+  "$python" "$here/local/make_kokoro_bank.py" "$work/kokoro-bank" --mixtures 53 --seed 7
   [ -f "$work/clone-adapter-lstm/model.safetensors" ] || \
-    "$spk" train clone-adapter --data "$work/corpus" --out "$work/clone-adapter-lstm" --encoder lstm -q
+    "$spk" train clone-adapter --data "$work/kokoro-bank" --out "$work/clone-adapter-lstm" --encoder lstm -q
   mkdir -p "$work/eval"
   clone_speakers=awb,joe,kal,ked,rms,slt,kokoro_mix_alpha_kumo,kokoro_mix_alpha_nezumi,kokoro_mix_gongitsune_tebukuro,kokoro_mix_nezumi_kumo
   evaluate_clone() {  # output name, then options; the README's cloning table (about 6-15 min each)
