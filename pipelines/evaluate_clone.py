@@ -27,7 +27,7 @@ import numpy as np
 from speakembed.pipelines.base.outputs import prepare_output_folder, write_text_atomically
 from speakembed.pipelines.audio.decode import resample
 from speakembed.pipelines.data.items import audio_files_under
-from speakembed.pipelines.base.errors import InputNotFoundError, UsageError
+from speakembed.pipelines.base.errors import InputNotFoundError, UnusableAudioError, UsageError
 from speakembed.models.engines.kokoro import SAMPLE_RATE, phonemize
 from speakembed.pipelines.base.progress import Progress, report_progress
 
@@ -113,7 +113,7 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
     if config.refine and config.judge in config.refine_with:
         raise UsageError(f"the judge '{config.judge}' also guides the --refine search (--refine-with); "
                          "pass another --judge or leave it out of --refine-with")
-    recordings = _speaker_recordings(Path(data_dir), speakers)
+    recordings, skipped = _usable_recordings(_speaker_recordings(Path(data_dir), speakers), config)
     cloner = Cloner.load(CloneConfig(encoder=config.encoder, adapter=config.adapter, refine=config.refine, vad=config.vad,
                                      seed=config.seed, match_pitch=config.match_pitch, refine_with=config.refine_with))
     judge = load_encoder(config.judge)
@@ -147,7 +147,34 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
         wer=wer, real_time_factor=synthesis_s / max(audio_s, 1e-9),
         judge_id=judge.encoder_id, encoder_id=cloner.embedder.encoder_id,
         identification_rate=identification_rate, margin_t=paired_t([r.secs_clone - r.secs_nearest_stock for r in results]),
+        notes=[f"Left out {len(skipped)} unusable recordings (too short, silent, unreadable): "
+               + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")] if skipped else [],
     )
+
+
+def _usable_recordings(recordings: dict[str, list[Path]], config: CloneEvalConfig) -> tuple[dict[str, list[Path]], list[str]]:
+    """The recordings every encoder of the evaluation can embed (a speaker needs its reference
+    clips at least), and the names of those left out. UnusableAudioError when a speaker keeps
+    fewer recordings than `config.reference_clips`."""
+    from speakembed.models.registry import encoder_spec
+    from speakembed.pipelines.audio.speech import prepare_speech
+
+    specs = [encoder_spec(name) for name in (config.encoder, config.judge)]
+    usable, skipped = {}, []
+    for speaker, files in recordings.items():
+        kept = []
+        for path in files:
+            try:
+                for spec in specs:
+                    prepare_speech(path, spec, config.vad)
+                kept.append(path)
+            except UnusableAudioError:
+                skipped.append(f"{speaker}/{path.name}")
+        if len(kept) < config.reference_clips:
+            raise UnusableAudioError(f"{speaker}: only {len(kept)} usable recordings; the reference needs {config.reference_clips}",
+                                     "too_short")
+        usable[speaker] = kept
+    return usable, skipped
 
 
 def identify_clones(results: list[SpeakerResult], clone_embeddings: dict[str, np.ndarray],
