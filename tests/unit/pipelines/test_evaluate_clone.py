@@ -30,3 +30,18 @@ def test_paired_t_is_mean_over_standard_error():
     expected = np.mean(differences) / (np.std(differences, ddof=1) / 2)
     assert math.isclose(paired_t(differences), expected)
     assert paired_t([0.3]) is None and paired_t([0.1, 0.1]) == math.inf and paired_t([0.0, 0.0]) == 0.0
+
+
+def test_recordings_too_short_to_embed_are_left_out_and_named(make_wav):
+    import pytest
+
+    from speakembed.pipelines.base.errors import UnusableAudioError
+    from speakembed.pipelines.evaluate_clone import CloneEvalConfig, _speaker_recordings, _usable_recordings
+
+    good = make_wav("data/alice/1.wav", speaker="A", duration_s=2.0)
+    make_wav("data/alice/2.wav", speaker="A", duration_s=0.3)
+    config = CloneEvalConfig(vad="energy")
+    usable, skipped = _usable_recordings(_speaker_recordings(good.parents[1], None), config)
+    assert usable == {"alice": [good]} and skipped == ["alice/2.wav"]
+    with pytest.raises(UnusableAudioError, match="reference needs 2"):
+        _usable_recordings(_speaker_recordings(good.parents[1], None), CloneEvalConfig(vad="energy", reference_clips=2))
