@@ -11,8 +11,14 @@
 #   stage 4  measure on the dev trials (data/eval) and the synthetic dev (../shared/data/dev): raw cosine,
 #            the default back-end + calibration, and s-norm         -> $work/<encoder>/<set>-<scoring>/report.json,
 #            and a summary table                                      -> $work/summary.md
+#   stage 5  (measures only, ships nothing) does one calibration hold on real speech and TTS voices? Synthetic
+#            train voices (local/synthetic_voices.py: stock Kokoro voices and espeak-ng, none a voice of the
+#            synthetic dev), embedded; local/domain_calibration.py compares the back-end and s-norm against a real
+#            or a real + synthetic cohort, calibrated on real or pooled trials, by cross-validation on the
+#            calibration split and on both dev sets                 -> $work/<encoder>/domains.md
 # Usage: recipes/debian-voices/backend.sh [--stage N] [--stop-stage N] [--encoders "lstm conv-transformer"]
 #        [--data DIR] [--work DIR] [--models DIR] [--calibration-languages "ru lt el en"] [--synthetic-dev DIR]
+#        [--kokoro-voices 24]   (stage 5 needs the 54 kokoro-js voices: python -m speakembed.models.engines.kokoro_voices fetch)
 # Refit an encoder whose weights changed (its back-end and calibration name the weights they were fitted for;
 # stale ones are ignored with a note): recipes/debian-voices/backend.sh --stage 1 --encoders conv-transformer
 set -euo pipefail
@@ -26,6 +32,7 @@ models=models/pretrained
 calibration_languages="ru lt el en"
 synthetic_dev=../shared/data/dev
 top_k=100
+kokoro_voices=24
 spk=${SPK:-spk}
 python=${PYTHON:-python}
 . "$(dirname "$0")/../parse_options.sh"
@@ -83,4 +90,17 @@ done
 
 if run_stage 4; then
   "$python" "$here/local/backend_summary.py" "$work" $encoders | tee "$work/summary.md"
+fi
+
+if run_stage 5; then
+  synthetic_voices=$work/synthetic-voices
+  log "stage 5: synthetic train voices (resumes per voice)"
+  "$python" "$here/local/synthetic_voices.py" "$synthetic_voices" --kokoro "$kokoro_voices" --kokoro-utterances 5
+  for encoder in $encoders; do
+    log "stage 5: $encoder calibration across domains"
+    out=$work/$encoder
+    "$spk" embed "$synthetic_voices" --out "$out/synthetic-voices" --encoder "$encoder" -q
+    "$python" "$here/local/domain_calibration.py" "$work" "$encoder" "$out/synthetic-voices" "$data" "$synthetic_dev" \
+      "$models" | tee "$out/domains.md"
+  done
 fi
