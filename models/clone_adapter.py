@@ -42,12 +42,15 @@ class StyleAdapter(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Speaker embeddings (N, D) -> (mixture logits over the stock voices (N, voices), log resampling factors (N,) bounded by MAX_LOG_FACTOR)."""
-        hidden = self.body(embeddings)
-        return self.mixture(hidden), MAX_LOG_FACTOR * torch.tanh(self.log_factor(hidden).squeeze(-1))
+        logits, log_factor, _ = self.heads(embeddings)
+        return logits, log_factor
 
-    def prosody_logits(self, embeddings: torch.Tensor) -> torch.Tensor | None:
-        """Mixture logits (N, voices) for the prosody half of the style; None when the adapter mixes both halves alike."""
-        return self.prosody_mixture(self.body(embeddings)) if self.prosody_mixture is not None else None
+    def heads(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """`forward`'s two outputs and the prosody half's mixture logits (N, voices), from one pass
+        through the body; None for the last when the adapter mixes both halves alike."""
+        hidden = self.body(embeddings)
+        prosody = self.prosody_mixture(hidden) if self.prosody_mixture is not None else None
+        return self.mixture(hidden), MAX_LOG_FACTOR * torch.tanh(self.log_factor(hidden).squeeze(-1)), prosody
 
     def config(self) -> dict:
         """The constructor arguments (config.json of the adapter folder)."""

@@ -247,8 +247,7 @@ class Cloner:
 
         inputs = torch.from_numpy(reference[None]).float()
         with torch.inference_mode():
-            logits, log_factor = self.adapter(inputs)
-            prosody_logits = self.adapter.prosody_logits(inputs)
+            logits, log_factor, prosody_logits = self.adapter.heads(inputs)
         prosody = None if prosody_logits is None else self._placed(prosody_logits[0])
         return Voice(self._placed(logits[0]), float(np.exp(log_factor[0].item())), prosody_weights=prosody)
 
@@ -328,7 +327,8 @@ class Cloner:
         all five for the shipped five-voice adapter; the refine search starts from them."""
         weight = np.maximum(voice.weights, voice.prosody)
         order = [index for index in np.argsort(-weight, kind="stable")[:count] if weight[index] > 0]
-        return [self.stock_voices()[index] for index in order]
+        stock = self.stock_voices()
+        return [stock[index] for index in order]
 
     def speak(self, voice: Voice, sentences: list[str], speed: float, progress: Progress | None = None) -> np.ndarray:
         """The sentences (in `config.language`) in `voice`, joined by pauses: (samples,) float32 at 24 kHz."""

@@ -113,7 +113,7 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
     if config.refine and config.judge in config.refine_with:
         raise UsageError(f"the judge '{config.judge}' also guides the --refine search (--refine-with); "
                          "pass another --judge or leave it out of --refine-with")
-    recordings, skipped = _usable_recordings(_speaker_recordings(Path(data_dir), speakers), config)
+    recordings, judge_speech, skipped = _usable_recordings(_speaker_recordings(Path(data_dir), speakers), config)
     cloner = Cloner.load(CloneConfig(encoder=config.encoder, adapter=config.adapter, refine=config.refine, vad=config.vad,
                                      seed=config.seed, match_pitch=config.match_pitch, refine_with=config.refine_with))
     judge = load_encoder(config.judge)
@@ -129,8 +129,8 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
         clips = [cloner.render(voice, text) for text in texts[: config.secs_sentences]]
         synthesis_s += time.perf_counter() - started
         audio_s += sum(len(clip) for clip in clips) / SAMPLE_RATE
-        result, clone_embedding, others = _speaker_result(speaker, files, judge, clips, stock, voice.describe(cloner.voice_names),
-                                                          config)
+        result, clone_embedding, others = _speaker_result(speaker, files, judge_speech[speaker], judge, clips, stock,
+                                                          voice.describe(cloner.voice_names), config)
         results.append(result)
         clone_embeddings[speaker], other_centroids[speaker] = clone_embedding, others
         if config.wer:  # one WER sentence per speaker in turn, so every clone voice is heard
@@ -152,29 +152,33 @@ def run(data_dir: str | Path, speakers: list[str] | None, *, config: CloneEvalCo
     )
 
 
-def _usable_recordings(recordings: dict[str, list[Path]], config: CloneEvalConfig) -> tuple[dict[str, list[Path]], list[str]]:
+def _usable_recordings(recordings: dict[str, list[Path]], config: CloneEvalConfig
+                       ) -> tuple[dict[str, list[Path]], dict[str, list[np.ndarray]], list[str]]:
     """The recordings every encoder of the evaluation can embed (a speaker needs its reference
-    clips at least), and the names of those left out. UnusableAudioError when a speaker keeps
-    fewer recordings than `config.reference_clips`."""
+    clips at least), their speech prepared for the judge (kept, so it is decoded once), and the
+    names of those left out. UnusableAudioError when a speaker keeps fewer recordings than
+    `config.reference_clips`."""
     from speakembed.models.registry import encoder_spec
     from speakembed.pipelines.audio.speech import prepare_speech
 
-    specs = [encoder_spec(name) for name in (config.encoder, config.judge)]
-    usable, skipped = {}, []
+    judge_spec, encoder = encoder_spec(config.judge), encoder_spec(config.encoder)
+    usable, judge_speech, skipped = {}, {}, []
     for speaker, files in recordings.items():
-        kept = []
+        usable[speaker], judge_speech[speaker] = [], []
         for path in files:
             try:
-                for spec in specs:
-                    prepare_speech(path, spec, config.vad)
-                kept.append(path)
+                speech = prepare_speech(path, judge_spec, config.vad)
+                if encoder != judge_spec:
+                    prepare_speech(path, encoder, config.vad)
             except UnusableAudioError:
                 skipped.append(f"{speaker}/{path.name}")
-        if len(kept) < config.reference_clips:
-            raise UnusableAudioError(f"{speaker}: only {len(kept)} usable recordings; the reference needs {config.reference_clips}",
-                                     "too_short")
-        usable[speaker] = kept
-    return usable, skipped
+                continue
+            usable[speaker].append(path)
+            judge_speech[speaker].append(speech)
+        if len(usable[speaker]) < config.reference_clips:
+            raise UnusableAudioError(f"{speaker}: only {len(usable[speaker])} usable recordings; the reference needs "
+                                     f"{config.reference_clips}", "too_short")
+    return usable, judge_speech, skipped
 
 
 def identify_clones(results: list[SpeakerResult], clone_embeddings: dict[str, np.ndarray],
@@ -217,15 +221,16 @@ def _speaker_recordings(data_dir: Path, speakers: list[str] | None) -> dict[str,
     return recordings
 
 
-def _speaker_result(speaker: str, files: list[Path], judge, clips: list[np.ndarray], stock: dict[str, np.ndarray],
-                    voice: str, config: CloneEvalConfig) -> tuple[SpeakerResult, np.ndarray, np.ndarray | None]:
+def _speaker_result(speaker: str, files: list[Path], speech: list[np.ndarray], judge, clips: list[np.ndarray],
+                    stock: dict[str, np.ndarray], voice: str, config: CloneEvalConfig
+                    ) -> tuple[SpeakerResult, np.ndarray, np.ndarray | None]:
     """The speaker's SECS row, the clone's unit judge embedding (D,) and the unit centroid (D,) of
-    the speaker's other recordings (None without any)."""
+    the speaker's other recordings (None without any); `speech` holds the recordings' speech
+    prepared for the judge, in the order of `files`."""
     from speakembed.models.normalize import unit_length
     from speakembed.pipelines.clone import embed_synthesised
-    from speakembed.pipelines.audio.speech import prepare_speech
 
-    real = judge.embed([prepare_speech(path, judge.spec, config.vad) for path in files])
+    real = judge.embed(speech)
     reference, others = unit_length(real[: config.reference_clips].mean(axis=0)), real[config.reference_clips:]
     stock_scores = {name: float(np.mean(embeddings @ reference)) for name, embeddings in stock.items()}
     nearest = max(stock_scores, key=stock_scores.get)

@@ -1,7 +1,7 @@
 """`spk train clone-adapter`: learn speaker embedding -> Kokoro voice from synthesised speech.
 
-Training pairs come from a corpus whose voices we made ourselves: `render_voice_corpus` (or
-recipes/synthetic/local/make_corpus.py for the five packaged voices) writes Kokoro voices (sparse
+Training pairs come from a corpus whose voices we made ourselves: recipes/synthetic/local/
+make_kokoro_bank.py (or make_corpus.py for the five packaged voices) writes Kokoro voices (sparse
 mixtures of the stock style tables, some resampled) and their recipe in `kokoro_voices.tsv`
 (speaker, one weight column per stock voice, factor, and optionally `prosody:<voice>` columns:
 the weights of the prosody half of the style where it is mixed apart).
@@ -131,10 +131,10 @@ def fit(adapter, embeddings: list[np.ndarray], weights: np.ndarray, log_factors:
     adapter.train()
     for step in range(config.steps):
         inputs = torch.from_numpy(_random_subset_means(padded, counts, rng))
-        logits, log_factor = adapter(inputs)
+        logits, log_factor, prosody_logits = adapter.heads(inputs)
         loss = _soft_cross_entropy(logits, targets) + FACTOR_LOSS_WEIGHT * ((log_factor - target_factors) ** 2).mean()
         if prosody_targets is not None:
-            loss = loss + _soft_cross_entropy(adapter.prosody_logits(inputs), prosody_targets)
+            loss = loss + _soft_cross_entropy(prosody_logits, prosody_targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -144,9 +144,7 @@ def fit(adapter, embeddings: list[np.ndarray], weights: np.ndarray, log_factors:
 
 def _soft_cross_entropy(logits, targets):
     """Cross-entropy of mixture logits (B, N) against target mixture weights (B, N), batch mean."""
-    import torch
-
-    return -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+    return -(targets * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
 
 
 def _pad(embeddings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,11 +23,8 @@ def cloner(config: CloneConfig = CloneConfig(), adapter_voices=JAPANESE) -> Clon
     class Adapter:
         voices = list(adapter_voices)
 
-        def __call__(self, embeddings):
-            return torch.arange(len(self.voices), 0, -1, dtype=torch.float32)[None], torch.tensor([0.1])
-
-        def prosody_logits(self, embeddings):  # mixes both halves alike, as the five-voice adapter does
-            return None
+        def heads(self, embeddings):  # no prosody head: mixes both halves alike, as the five-voice adapter does
+            return torch.arange(len(self.voices), 0, -1, dtype=torch.float32)[None], torch.tensor([0.1]), None
 
     return Cloner(embedder=None, kokoro=SimpleNamespace(voices=dict.fromkeys(SPACE)), adapter=Adapter(), config=config)
 

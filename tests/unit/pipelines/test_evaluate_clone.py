@@ -41,7 +41,8 @@ def test_recordings_too_short_to_embed_are_left_out_and_named(make_wav):
     good = make_wav("data/alice/1.wav", speaker="A", duration_s=2.0)
     make_wav("data/alice/2.wav", speaker="A", duration_s=0.3)
     config = CloneEvalConfig(vad="energy")
-    usable, skipped = _usable_recordings(_speaker_recordings(good.parents[1], None), config)
+    usable, speech, skipped = _usable_recordings(_speaker_recordings(good.parents[1], None), config)
     assert usable == {"alice": [good]} and skipped == ["alice/2.wav"]
+    assert len(speech["alice"]) == 1 and len(speech["alice"][0]) > 0
     with pytest.raises(UnusableAudioError, match="reference needs 2"):
         _usable_recordings(_speaker_recordings(good.parents[1], None), CloneEvalConfig(vad="energy", reference_clips=2))
